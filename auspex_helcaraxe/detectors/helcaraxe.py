@@ -1,0 +1,103 @@
+"""The Helcaraxe detector plugin: plots per ice range → TFLite network → per-range verdicts.
+
+Exposed through the ``auspex`` entry-point group, so any pluggy host that calls
+``load_setuptools_entrypoints("auspex")`` gets it by installing this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..hookspecs import hookimpl
+from ..ice_ranges import ice_ranges
+from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, load_networks
+from ..plots import RangePlots, make_plots
+from ..reflections import Reflections
+from ..results import (
+    EXCISED,
+    NO_NETWORK,
+    NONPREDICTABLE,
+    NOT_COVERED,
+    PREDICTED,
+    AnalysisOptions,
+    DetectorResult,
+    RangeResult,
+)
+
+NAME = "helcaraxe"
+
+
+class HelcaraxeDetector:
+    """Helcaraxe (Nolte et al. 2022): CNN verdicts on 80×80 histograms of each ice range."""
+
+    name = NAME
+    description = "Helcaraxe CNN on per-range I/F vs resolution histograms (Nolte et al. 2022)"
+
+    def detect(self, reflections: Reflections, options: AnalysisOptions) -> list[DetectorResult]:
+        networks = load_networks(options.networks)
+        return [
+            self.detect_observable(obs_kind, reflections, networks.get(obs_kind), options)
+            for obs_kind in ("I", "F")
+            if obs_kind in reflections.observables
+        ]
+
+    def detect_observable(
+        self, kind: str, reflections: Reflections, network: Network | None, options: AnalysisOptions
+    ) -> DetectorResult:
+        plots = make_plots(reflections.observables[kind])
+        threshold = options.threshold if options.threshold is not None else (
+            network.card.threshold if network else DEFAULT_THRESHOLD
+        )
+        probabilities = np.full(len(plots.ranges), np.nan)
+        predictable = plots.predictable
+        if network is not None and predictable.any():
+            probabilities[predictable] = network.predict(plots.inputs[predictable])
+        info: dict[str, Any] = {"columns": list(reflections.observables[kind].columns), "threshold": threshold}
+        if network is not None:
+            info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
+        results = _range_results(plots, probabilities, threshold, network is not None)
+        return DetectorResult(
+            detector=NAME,
+            observable=kind,
+            ranges=results,
+            info=info,
+            message=None if network is not None else NO_NETWORK_HINT,
+        )
+
+
+def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: float, has_network: bool):
+    by_index = {r.index: k for k, r in enumerate(plots.ranges)}
+    excised = plots.excised()
+    out = []
+    for r in ice_ranges():
+        k = by_index.get(r.index)
+        if k is None:
+            out.append(RangeResult(r.index, r.d_max, r.d_min, NOT_COVERED))
+            continue
+        details = {
+            "n_reflections": int(plots.n_in_range[k]),
+            "relative_completeness": round(float(plots.relative_completeness[k]), 4),
+            "y_limits": [float(v) for v in plots.y_limits[k]],
+        }
+        reason = plots.blank_reason[k]
+        if reason is not None:
+            status = EXCISED if excised[k] else NONPREDICTABLE
+            if status == EXCISED:
+                reason = (
+                    f"reflections missing: {plots.relative_completeness[k]:.0%} of the density of the "
+                    "neighbouring shells (ice ring excised during processing?)"
+                )
+            out.append(RangeResult(r.index, r.d_max, r.d_min, status, None, False, reason, details))
+        elif not has_network:
+            out.append(RangeResult(r.index, r.d_max, r.d_min, NO_NETWORK, None, False, NO_NETWORK_HINT, details))
+        else:
+            p = float(probabilities[k])
+            out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold, None, details))
+    return tuple(out)
+
+
+@hookimpl
+def auspex_register_ice_detectors(register) -> None:
+    register(HelcaraxeDetector())

@@ -1,0 +1,121 @@
+"""The reference host (an AUSPEX stand-in): loads detector plugins, parses once, runs them.
+
+Built-in detectors are registered exactly like external plugins; external ones come from the
+``auspex`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import pluggy
+
+from . import hookspecs
+from .errors import InputError
+from .ice_ranges import ice_ranges
+from .reflections import Reflections
+from .results import AnalysisOptions, DetectorResult
+
+BUILTIN_PLUGINS = ("auspex_helcaraxe.detectors.icefinder",)
+DETECTOR_CHOICES = ("helcaraxe", "icefinder", "both", "all")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the host found for one data set."""
+
+    reflections: Reflections
+    results: tuple[DetectorResult, ...]
+    options: AnalysisOptions
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    def for_observable(self, kind: str) -> list[DetectorResult]:
+        return [r for r in self.results if r.observable == kind]
+
+    def result(self, detector: str, kind: str) -> DetectorResult | None:
+        for r in self.results:
+            if r.detector == detector and r.observable == kind:
+                return r
+        return None
+
+    @property
+    def flagged_ranges(self) -> list[int]:
+        """Ranges any detector flagged, in any observable."""
+        return sorted({i for r in self.results for i in r.flagged_ranges})
+
+    @property
+    def iced(self) -> bool:
+        return bool(self.flagged_ranges)
+
+
+class Host:
+    """A pluggy plugin manager for the ``auspex`` project with the detectors it found."""
+
+    def __init__(self, load_entrypoints: bool = True, plugins: Iterable[object] = ()):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        for name in BUILTIN_PLUGINS:
+            self.pm.register(importlib.import_module(name), name=name)
+        if load_entrypoints:
+            self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        for plugin in plugins:
+            self.pm.register(plugin)
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        self.pm.register(plugin, name=name)
+
+    @property
+    def detectors(self) -> dict[str, hookspecs.IceDetector]:
+        found: dict[str, hookspecs.IceDetector] = {}
+        self.pm.hook.auspex_register_ice_detectors(register=lambda d: found.setdefault(d.name, d))
+        return found
+
+    def select(self, choice: str | Sequence[str] = "both") -> list[hookspecs.IceDetector]:
+        """Detectors for the host flag: ``helcaraxe``, ``icefinder``, ``both``, ``all`` or names."""
+        available = self.detectors
+        if isinstance(choice, str):
+            if choice == "all":
+                names = list(available)
+            elif choice == "both":
+                names = ["helcaraxe", "icefinder"]
+            else:
+                names = [c.strip() for c in choice.split(",") if c.strip()]
+        else:
+            names = list(choice)
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise InputError(
+                f"unknown ice detector {', '.join(missing)} (available: {', '.join(sorted(available)) or 'none'})"
+            )
+        return [available[n] for n in names]
+
+    def analyse(
+        self,
+        reflections: Reflections,
+        detectors: str | Sequence[str] = "both",
+        options: AnalysisOptions | None = None,
+    ) -> Analysis:
+        """Run the chosen detectors on one parsed data set (the same arrays go to every detector)."""
+        options = options or AnalysisOptions()
+        if reflections.d_min > ice_ranges()[0].d_max:
+            raise InputError(
+                f"{reflections.source}: resolution {reflections.d_min:.2f} Å is too low for any ice range "
+                f"(the first starts at {ice_ranges()[0].d_max} Å)"
+            )
+        results: list[DetectorResult] = []
+        for detector in self.select(detectors):
+            results.extend(detector.detect(reflections, options))
+        extensions: dict[str, Any] = {}
+        for section in self.pm.hook.auspex_report_section(reflections=reflections, results=results):
+            if section:
+                extensions.update(section)
+        return Analysis(reflections, tuple(results), options, extensions)
+
+    def annotate(self, ax, observable: str, analysis: Analysis) -> None:
+        """Let every plugin draw its results for ``observable`` on ``ax``."""
+        for result in analysis.for_observable(observable):
+            self.pm.hook.auspex_annotate_resolution_plot(
+                ax=ax, observable=observable, result=result, reflections=analysis.reflections
+            )

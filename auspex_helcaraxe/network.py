@@ -1,0 +1,181 @@
+"""Helcaraxe networks: TFLite runtime choice, model cards and batched prediction.
+
+The runtime is ``ai-edge-litert`` (the maintained successor of ``tflite-runtime``);
+``tflite_runtime`` is used only where it is what is installed. TensorFlow is never imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+OBSERVABLES = ("I", "F")
+DEFAULT_THRESHOLD = 0.5
+NO_NETWORK_HINT = (
+    "no Helcaraxe network is installed; pass --networks DIR with a directory holding "
+    "*iobs*.tflite / *fobs*.tflite networks (for example the published ones)"
+)
+
+
+class NetworkError(InputError):
+    """A network directory or file cannot be used."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a network is: read from ``<network>.json`` beside the ``.tflite`` file, or derived."""
+
+    name: str
+    observable: str
+    input_shape: tuple[int, ...] = (80, 80, 1)
+    threshold: float = DEFAULT_THRESHOLD
+    version: str = "unknown"
+    sha256: str = ""
+    training_data: str = "unknown"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        if "input_shape" in kwargs:
+            kwargs["input_shape"] = tuple(kwargs["input_shape"])
+        return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        extra = d.pop("extra")
+        d.update(extra)
+        return d
+
+
+def interpreter_class():
+    """The TFLite ``Interpreter`` class: ai-edge-litert, else tflite_runtime."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise NetworkError(
+                "no TFLite runtime: install ai-edge-litert (pip install ai-edge-litert)"
+            ) from None
+    return Interpreter
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Network:
+    """One TFLite Helcaraxe network; ``predict`` takes a whole batch of plots at once."""
+
+    def __init__(self, path: str | os.PathLike, card: ModelCard, num_threads: int | None = None):
+        self.path = Path(path)
+        self.card = card
+        self._num_threads = num_threads
+        self._interpreter = None
+        self._batch = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def _interp(self, batch: int):
+        if self._interpreter is None:
+            try:
+                self._interpreter = interpreter_class()(model_path=str(self.path), num_threads=self._num_threads)
+            except (ValueError, RuntimeError) as exc:
+                raise NetworkError(f"{self.path}: not a usable TFLite network ({str(exc).splitlines()[0]})") from None
+            self._batch = 0
+        if batch != self._batch:
+            inp = self._interpreter.get_input_details()[0]
+            self._interpreter.resize_tensor_input(inp["index"], [batch, *self.card.input_shape])
+            self._interpreter.allocate_tensors()
+            self._batch = batch
+        return self._interpreter
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Sigmoid outputs for ``inputs`` of shape (n, 80, 80, 1) float32; returns (n,) float64."""
+        n = inputs.shape[0]
+        if n == 0:
+            return np.zeros(0)
+        with self._lock:
+            it = self._interp(n)
+            it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(inputs, dtype=np.float32))
+            it.invoke()
+            out = it.get_tensor(it.get_output_details()[0]["index"])
+        return np.asarray(out, dtype=np.float64).reshape(n)
+
+
+def default_network_dir() -> Path:
+    """The networks shipped in ``resources/``."""
+    return Path(str(resources.files("auspex_helcaraxe.resources")))
+
+
+def _observable_of(filename: str) -> str | None:
+    low = filename.lower()
+    if "iobs" in low:
+        return "I"
+    if "fobs" in low:
+        return "F"
+    return None
+
+
+@lru_cache(maxsize=8)
+def _load_networks_cached(directory: str, mtimes: tuple) -> dict[str, Network]:
+    nets: dict[str, Network] = {}
+    for path in sorted(Path(directory).glob("*.tflite")):
+        kind = _observable_of(path.name)
+        if kind is None:
+            continue
+        if kind in nets:
+            raise NetworkError(f"{directory}: more than one {kind} network ({nets[kind].path.name}, {path.name})")
+        card_path = path.with_suffix(".json")
+        digest = sha256_of(path)
+        if card_path.exists():
+            try:
+                card = ModelCard.from_dict(json.loads(card_path.read_text()))
+            except (ValueError, TypeError) as exc:
+                raise NetworkError(f"{card_path}: unreadable model card ({exc})") from None
+            if card.sha256 and card.sha256 != digest:
+                raise NetworkError(f"{path}: sha256 does not match its model card {card_path.name}")
+            if card.observable != kind:
+                raise NetworkError(f"{card_path}: model card says observable {card.observable}, file name says {kind}")
+        else:
+            card = ModelCard(name=path.stem, observable=kind)
+        if not card.sha256:
+            card = ModelCard(**{**card.__dict__, "sha256": digest})
+        nets[kind] = Network(path, card)
+    return nets
+
+
+def load_networks(directory: str | os.PathLike | None = None) -> dict[str, Network]:
+    """Networks by observable (``"I"``/``"F"``) from ``directory`` (default: the shipped ones).
+
+    A directory holds at most one ``*iobs*.tflite`` and one ``*fobs*.tflite``; a model card
+    ``<same name>.json`` is optional. Loaded once per process and directory.
+    """
+    d = Path(directory) if directory is not None else default_network_dir()
+    if not d.is_dir():
+        raise NetworkError(f"{d}: network directory not found")
+    mtimes = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*.tflite")))
+    return _load_networks_cached(str(d.resolve()), mtimes)

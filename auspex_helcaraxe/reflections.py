@@ -1,0 +1,281 @@
+"""Reading merged reflection files with gemmi into one immutable object of numpy arrays.
+
+The host reads a file once; every detector receives the same :class:`Reflections` and must not
+re-read the file or copy its arrays (they are read-only views).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Mapping
+
+import numpy as np
+
+from .errors import InputError
+
+# Preferred column labels, best first; otherwise the first column of the right MTZ type that is
+# followed by its sigma column is used (this reproduces the published pipeline's choices).
+PREFERRED_LABELS = {
+    "I": ("IMEAN", "I", "IOBS", "I-obs", "Iobs"),
+    "F": ("FP", "F", "FOBS", "F-obs", "Fobs", "FMEAN"),
+}
+MEAN_TYPE = {"I": "J", "F": "F"}
+ANOMALOUS_TYPE = {"I": ("K", "M"), "F": ("G", "L")}
+# Amplitude columns that are computed, not observed.
+CALCULATED_F_PREFIXES = ("FC", "FWT", "DELFWT", "FOM", "FCALC", "FMODEL", "2FOFC", "FOFC")
+
+
+@dataclass(frozen=True)
+class Observable:
+    """One observable (``"I"`` or ``"F"``) after the published filter (obs ≠ 0, sigma > 0).
+
+    Arrays are in file order and read-only. ``columns`` names the file columns they came from.
+    """
+
+    kind: str
+    columns: tuple[str, ...]
+    d: np.ndarray
+    values: np.ndarray
+    sigmas: np.ndarray
+
+    def __post_init__(self) -> None:
+        for a in (self.d, self.values, self.sigmas):
+            a.flags.writeable = False
+
+    def __len__(self) -> int:
+        return int(self.d.size)
+
+    @property
+    def d_min(self) -> float:
+        """Highest resolution (smallest d, Å) of the kept observations."""
+        return float(self.d.min()) if self.d.size else float("inf")
+
+    @cached_property
+    def order_by_d(self) -> np.ndarray:
+        """Indices sorting the observations by increasing d (computed once, shared by detectors)."""
+        order = np.argsort(self.d, kind="stable")
+        order.flags.writeable = False
+        return order
+
+    @cached_property
+    def sorted_d(self) -> np.ndarray:
+        """``d`` sorted increasingly (computed once)."""
+        s = self.d[self.order_by_d]
+        s.flags.writeable = False
+        return s
+
+
+@dataclass(frozen=True)
+class Reflections:
+    """A merged data set as the host parsed it: cell, space group and the I and/or F observables."""
+
+    source: str
+    space_group: str
+    cell: tuple[float, float, float, float, float, float]
+    n_reflections: int
+    observables: Mapping[str, Observable] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.source)
+
+    @property
+    def d_min(self) -> float:
+        """Highest resolution over all observables (Å)."""
+        return min((o.d_min for o in self.observables.values()), default=float("inf"))
+
+
+def read(
+    path: str | os.PathLike,
+    columns: Mapping[str, str] | None = None,
+    block: str | int | None = None,
+) -> Reflections:
+    """Read a merged MTZ, PDB sf-mmCIF (optionally gzipped) or XDS_ASCII file.
+
+    ``columns`` overrides the automatic choice, e.g. ``{"I": "IMEAN", "F": "FP"}`` (the sigma
+    column is the ``Q``-type column that follows, or ``SIG<label>``). ``block`` picks the sf-mmCIF
+    data block by name or 0-based number (default: the first block with reflections).
+    Raises :class:`InputError` with a one-line reason for anything that cannot be analysed.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a reflection file")
+    mtz = _read_as_mtz(path, block)
+    _reject_unmerged(path, mtz)
+    if mtz.nreflections == 0:
+        raise InputError(f"{path}: the file holds no reflections")
+    d = mtz.make_d_array()
+    observables = {}
+    for kind in ("I", "F"):
+        wanted = (columns or {}).get(kind)
+        obs = _observable(path, mtz, kind, d, wanted)
+        if obs is not None:
+            observables[kind] = obs
+    if columns:
+        unknown = set(columns) - {"I", "F"}
+        if unknown:
+            raise InputError(f"--columns takes I=... and F=..., not {', '.join(sorted(unknown))}")
+    if not observables:
+        labels = ", ".join(f"{c.label}:{c.type}" for c in mtz.columns)
+        raise InputError(f"{path}: no intensity (I) or amplitude (F) column with sigmas found (columns: {labels})")
+    return Reflections(
+        source=path,
+        space_group=mtz.spacegroup.hm if mtz.spacegroup else "?",
+        cell=tuple(float(x) for x in mtz.cell.parameters),
+        n_reflections=int(mtz.nreflections),
+        observables=observables,
+    )
+
+
+def _read_as_mtz(path: str, block: str | int | None):
+    import gemmi
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be opened ({exc.strerror})") from None
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(4096)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{path}: corrupt gzip file ({exc})") from None
+    try:
+        if head[:4] == b"MTZ ":
+            mtz = gemmi.read_mtz_file(path)
+            if mtz.array.shape[0] != mtz.nreflections or mtz.array.shape[1] != len(mtz.columns):
+                raise InputError(f"{path}: corrupt MTZ file (data do not match the header)")
+            return mtz
+        if head.lstrip().startswith(b"!FORMAT=XDS_ASCII") or head.startswith(b"!OUTPUT_FILE=XDS_ASCII"):
+            xds = gemmi.read_xds_ascii(path)
+            return xds.to_mtz()
+        if b"data_" in head or b"_refln." in head or b"loop_" in head:
+            return _mmcif_to_mtz(path, block)
+    except InputError:
+        raise
+    except (RuntimeError, ValueError, IndexError, OSError, UnicodeDecodeError) as exc:
+        kind = "MTZ" if head[:4] == b"MTZ " else "reflection"
+        raise InputError(f"{path}: corrupt {kind} file ({_one_line(exc)})") from None
+    raise InputError(f"{path}: not an MTZ, sf-mmCIF or XDS_ASCII file")
+
+
+def _mmcif_to_mtz(path: str, block: str | int | None):
+    import gemmi
+
+    blocks = gemmi.as_refln_blocks(gemmi.cif.read(path))
+    if not blocks:
+        raise InputError(f"{path}: no reflection data (_refln) in the mmCIF file")
+    if block is None:
+        rblock = blocks[0]
+    elif isinstance(block, int) or str(block).isdigit():
+        i = int(block)
+        if not 0 <= i < len(blocks):
+            raise InputError(f"{path}: block {i} requested, the file has {len(blocks)} reflection blocks")
+        rblock = blocks[i]
+    else:
+        names = [b.block.name for b in blocks]
+        if block not in names:
+            raise InputError(f"{path}: no block {block!r} (blocks: {', '.join(names)})")
+        rblock = blocks[names.index(block)]
+    if not rblock.default_loop:
+        raise InputError(f"{path}: block {rblock.block.name} holds no reflection loop")
+    if rblock.is_unmerged():
+        raise InputError(f"{path}: unmerged data; Helcaraxe needs merged intensities or amplitudes")
+    return gemmi.CifToMtz().convert_block_to_mtz(rblock)
+
+
+def _reject_unmerged(path: str, mtz) -> None:
+    labels = {c.label for c in mtz.columns}
+    if "M/ISYM" in labels or any(c.type == "B" for c in mtz.columns) or len(mtz.batches) > 0:
+        raise InputError(f"{path}: unmerged data (batch/M/ISYM columns); Helcaraxe needs merged intensities or amplitudes")
+
+
+def _sigma_after(mtz, idx: int, sigma_type: str):
+    cols = mtz.columns
+    if idx + 1 < len(cols) and cols[idx + 1].type == sigma_type:
+        return cols[idx + 1]
+    return None
+
+
+def _find_pair(path: str, mtz, kind: str, wanted: str | None):
+    """The (value, sigma) column pair for ``kind``, or None."""
+    cols = list(mtz.columns)
+    if wanted is not None:
+        matches = [i for i, c in enumerate(cols) if c.label == wanted]
+        if not matches:
+            raise InputError(f"{path}: column {wanted!r} not found (columns: {', '.join(c.label for c in cols)})")
+        i = matches[0]
+        sig = _sigma_after(mtz, i, "Q") or _sigma_after(mtz, i, ANOMALOUS_TYPE[kind][1])
+        if sig is None:
+            by_name = [c for c in cols if c.label in (f"SIG{wanted}", f"SIG_{wanted}", f"SIGMA_{wanted}")]
+            sig = by_name[0] if by_name else None
+        if sig is None:
+            raise InputError(f"{path}: no sigma column found for {wanted!r}")
+        return cols[i], sig
+    mean_type = MEAN_TYPE[kind]
+    candidates = [(i, c) for i, c in enumerate(cols) if c.type == mean_type and _sigma_after(mtz, i, "Q")]
+    if kind == "F":
+        candidates = [(i, c) for i, c in candidates if not c.label.upper().startswith(CALCULATED_F_PREFIXES)]
+    for label in PREFERRED_LABELS[kind]:
+        for i, c in candidates:
+            if c.label == label:
+                return c, _sigma_after(mtz, i, "Q")
+    for prefix in PREFERRED_LABELS[kind][:1]:
+        for i, c in candidates:
+            if c.label.startswith(prefix):
+                return c, _sigma_after(mtz, i, "Q")
+    if candidates:
+        i, c = candidates[0]
+        return c, _sigma_after(mtz, i, "Q")
+    return None
+
+
+def _observable(path: str, mtz, kind: str, d: np.ndarray, wanted: str | None) -> Observable | None:
+    pair = _find_pair(path, mtz, kind, wanted)
+    if pair is not None:
+        value_col, sigma_col = pair
+        values, sigmas = value_col.array, sigma_col.array
+        labels: tuple[str, ...] = (value_col.label, sigma_col.label)
+    else:
+        merged = _merge_anomalous(mtz, kind)
+        if merged is None:
+            return None
+        values, sigmas, labels = merged
+    # The published filter: obs != 0 and sigma > 0 (a NaN sigma fails the comparison). NaN values
+    # are dropped too: they carry no observation and would poison the percentiles.
+    keep = (values != 0) & (sigmas > 0) & np.isfinite(values)
+    if not keep.any():
+        return None
+    return Observable(kind=kind, columns=labels, d=d[keep], values=values[keep], sigmas=sigmas[keep])
+
+
+def _merge_anomalous(mtz, kind: str):
+    """Inverse-variance mean of the Friedel mates when a file has only I(+)/I(-) or F(+)/F(-)."""
+    value_type, sigma_type = ANOMALOUS_TYPE[kind]
+    cols = list(mtz.columns)
+    pairs = [(c, cols[i + 1]) for i, c in enumerate(cols[:-1]) if c.type == value_type and cols[i + 1].type == sigma_type]
+    if len(pairs) < 2:
+        return None
+    (plus, sig_plus), (minus, sig_minus) = pairs[:2]
+    v = np.stack([plus.array, minus.array]).astype(np.float64)
+    s = np.stack([sig_plus.array, sig_minus.array]).astype(np.float64)
+    valid = np.isfinite(v) & np.isfinite(s) & (s > 0)
+    w = np.where(valid, 1.0 / np.where(valid, s, 1.0) ** 2, 0.0)
+    wsum = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (np.where(valid, v, 0.0) * w).sum(axis=0) / wsum
+        sigmas = 1.0 / np.sqrt(wsum)
+    values = np.where(wsum > 0, values, np.nan).astype(np.float32)
+    sigmas = np.where(wsum > 0, sigmas, np.nan).astype(np.float32)
+    return values, sigmas, (plus.label, sig_plus.label, minus.label, sig_minus.label)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
