@@ -101,3 +101,28 @@ def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: floa
 @hookimpl
 def auspex_register_ice_detectors(register) -> None:
     register(HelcaraxeDetector())
+
+
+@hookimpl
+def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult, reflections: Reflections) -> None:
+    """Filled blue bands on flagged ranges; the probability written over every predicted range."""
+    if result.detector != NAME:
+        return
+    trans = ax.get_xaxis_transform()
+    threshold = result.info.get("threshold", DEFAULT_THRESHOLD)
+    labelled = False
+    for r in result.ranges:
+        lo, hi = 1.0 / r.d_max**2, 1.0 / r.d_min**2
+        mid = 0.5 * (lo + hi)
+        if r.flagged:
+            ax.axvspan(lo, hi, color="tab:blue", alpha=0.35, lw=0, zorder=1,
+                       label=None if labelled else f"Helcaraxe p ≥ {threshold:g}")
+            labelled = True
+        if r.status == PREDICTED:
+            text, style = f"{r.value:.2f}", dict(color="tab:blue" if r.flagged else "0.35",
+                                                  fontweight="bold" if r.flagged else "normal")
+        elif r.status in (NONPREDICTABLE, EXCISED, NO_NETWORK):
+            text, style = {NONPREDICTABLE: "n/p", EXCISED: "excised", NO_NETWORK: "–"}[r.status], dict(color="0.5")
+        else:
+            continue
+        ax.text(mid, 0.985, text, transform=trans, rotation=90, ha="center", va="top", fontsize=7, zorder=5, **style)

@@ -1,0 +1,194 @@
+"""The ``helcaraxe`` command line.
+
+Exit codes: 0 analysed (clean or iced), 1 ice found with ``--fail-on-ice``, 2 any error
+(bad input gets one line on stderr, never a traceback; a batch goes on and reports failures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import InputError
+
+EXIT_OK, EXIT_ICE, EXIT_ERROR = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except InputError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        if getattr(args, "debug", False):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+               "(rerun with --debug for a traceback)")
+        return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="helcaraxe",
+        description="Find ice rings in merged X-ray diffraction data (Helcaraxe CNN + AUSPEX Icefinder).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", help="analyse MTZ / sf-mmCIF / XDS_ASCII files")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    _add_analysis_arguments(check)
+    check.add_argument("--out", type=Path, help="directory for figures and one <file>.json per input")
+    check.add_argument("--json", type=Path, dest="json_path", help="write the JSON report here (single input)")
+    check.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure format (default png)")
+    check.add_argument("--no-figures", action="store_true", help="with --out: write only the JSON reports")
+    check.add_argument("--fail-on-ice", action="store_true", help="exit 1 when ice is found")
+    check.add_argument("--explain", action="store_true",
+                       help="draw occlusion-sensitivity maps over the Helcaraxe plots of flagged ranges")
+    check.add_argument("--columns", type=_parse_columns, default=None, metavar="I=LABEL,F=LABEL",
+                       help="override the column choice, e.g. I=IMEAN,F=FP")
+    check.add_argument("--block", default=None, help="sf-mmCIF data block (name or 0-based number; default: first)")
+    check.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line per file")
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="simulate a data set with an ice ring and analyse it")
+    demo.add_argument("--out", type=Path, default=Path("helcaraxe-demo"), help="output directory (default ./helcaraxe-demo)")
+    demo.add_argument("--seed", type=int, default=2022)
+    _add_analysis_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    det = sub.add_parser("detectors", help="list the registered ice detectors and installed networks")
+    det.add_argument("--networks", default=None, metavar="DIR")
+    det.set_defaults(func=cmd_detectors)
+    for p in (check, demo, det):
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _add_analysis_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ice-detector", default="both", metavar="{helcaraxe,icefinder,both,all,NAME[,NAME]}",
+                   help="which detectors run (default both)")
+    p.add_argument("--networks", default=None, metavar="DIR",
+                   help="directory with *iobs*.tflite / *fobs*.tflite networks (default: the shipped ones)")
+    p.add_argument("--threshold", type=float, default=None, help="Helcaraxe probability threshold (default 0.5)")
+    p.add_argument("--icefinder-cutoff", type=float, default=5.0, help="Icefinder |score| cutoff (default 5)")
+
+
+def _parse_columns(text: str) -> dict[str, str]:
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in ("I", "F") or not value.strip():
+            raise argparse.ArgumentTypeError(f"expected I=LABEL and/or F=LABEL, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _options(args):
+    from .results import AnalysisOptions
+
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise InputError("--threshold must lie between 0 and 1")
+    return AnalysisOptions(threshold=args.threshold, networks=args.networks,
+                           icefinder_cutoff=args.icefinder_cutoff, explain=getattr(args, "explain", False))
+
+
+def cmd_check(args) -> int:
+    from .host import Host
+    from .reflections import read
+
+    if args.json_path and len(args.files) > 1:
+        raise InputError("--json takes a single input; use --out DIR for several files")
+    host = Host()
+    options = _options(args)
+    host.select(args.ice_detector)  # unknown detector names fail before any file is read
+    failures: list[tuple[str, str]] = []
+    any_ice = False
+    for path in args.files:
+        try:
+            reflections = read(path, columns=args.columns, block=args.block)
+            analysis = host.analyse(reflections, detectors=args.ice_detector, options=options)
+            any_ice |= analysis.iced
+            _emit(analysis, host, args)
+        except InputError as exc:
+            failures.append((path, str(exc)))
+            _error(str(exc))
+    if len(args.files) > 1:
+        done = len(args.files) - len(failures)
+        print(f"\n{done} of {len(args.files)} files analysed, {len(failures)} failed"
+              + "".join(f"\n  FAILED {p}: {m}" for p, m in failures))
+    if failures:
+        return EXIT_ERROR
+    return EXIT_ICE if (any_ice and args.fail_on_ice) else EXIT_OK
+
+
+def _emit(analysis, host, args) -> None:
+    from . import report
+
+    if args.quiet:
+        v = report.verdict(analysis)
+        state = f"ice in {', '.join(map(str, v['ranges']))}" if v["iced"] else "no ice"
+        print(f"{analysis.reflections.name}: {state}")
+    else:
+        print(report.summary_text(analysis))
+    if args.json_path:
+        report.write_json(analysis, args.json_path)
+    if args.out:
+        name = analysis.reflections.name
+        written = [report.write_json(analysis, args.out / f"{name}.json")]
+        if not args.no_figures:
+            from .figures import draw_resolution_plots
+
+            written += draw_resolution_plots(analysis, host, args.out, fmt=args.format, explain=args.explain)
+        if not args.quiet:
+            print("  wrote " + ", ".join(str(p) for p in written))
+
+
+def cmd_demo(args) -> int:
+    from .simulate import demo_dataset, write_mtz
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    mtz = write_mtz(demo_dataset(seed=args.seed), args.out / "demo_ice.mtz")
+    print(f"Simulated a merged data set with an ice ring in range 5 (2.29-2.21 Å): {mtz}\n")
+    args.files, args.json_path, args.format, args.no_figures = [str(mtz)], None, "png", False
+    args.fail_on_ice = args.explain = args.quiet = False
+    args.columns = args.block = None
+    return cmd_check(args)
+
+
+def cmd_detectors(args) -> int:
+    from .host import Host
+    from .network import load_networks
+
+    host = Host()
+    for name, det in sorted(host.detectors.items()):
+        print(f"{name}: {det.description}")
+    nets = load_networks(args.networks)
+    if not nets:
+        from .network import NO_NETWORK_HINT
+
+        print(f"networks: none ({NO_NETWORK_HINT})")
+    for kind, net in sorted(nets.items()):
+        print(f"network {kind}: {net.card.name} version {net.card.version} ({net.path}, sha256 {net.card.sha256[:12]})")
+    return EXIT_OK
+
+
+def _error(message: str) -> None:
+    print(f"helcaraxe: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

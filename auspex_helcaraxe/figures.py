@@ -1,0 +1,175 @@
+"""AUSPEX-style figures: the observable against resolution with the ice ranges, annotated by
+every detector plugin through the ``auspex_annotate_resolution_plot`` hook, and a strip of the
+Helcaraxe plots of the ranges that matter. matplotlib is imported only here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .ice_ranges import ice_ranges
+from .plots import make_plots
+from .results import EXCISED, NONPREDICTABLE, PREDICTED
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .host import Analysis, Host
+
+FORMATS = ("png", "svg", "pdf")
+LABELS = {"I": "I$_{obs}$", "F": "F$_{obs}$"}
+D_TICKS = (10, 6, 5, 4, 3.5, 3, 2.5, 2.2, 2, 1.8, 1.6, 1.5, 1.4, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.85, 0.8)
+MAX_POINTS = 200_000
+MAX_THUMBNAILS = 8
+ICE_REGION_D = 4.2
+
+
+def draw_resolution_plots(
+    analysis: "Analysis", host: "Host", out_dir: str | Path, fmt: str = "png", stem: str | None = None,
+    explain: bool = False,
+) -> list[Path]:
+    """Write one figure per observable (``<stem>_I.<fmt>``, ``<stem>_F.<fmt>``); return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem or analysis.reflections.name
+    paths = []
+    for kind, obs in analysis.reflections.observables.items():
+        fig = figure_for(analysis, host, kind, explain=explain)
+        path = out_dir / f"{stem}_{kind}.{fmt}"
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = False):
+    """The matplotlib Figure for one observable (not saved)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    obs = analysis.reflections.observables[kind]
+    helcaraxe = analysis.result("helcaraxe", kind)
+    thumbs = _thumbnail_ranges(helcaraxe)
+    n_rows = 2 if thumbs else 1
+    fig = plt.figure(figsize=(11, 6.2 if thumbs else 4.6), layout="constrained")
+    grid = fig.add_gridspec(n_rows, max(len(thumbs), 1), height_ratios=[3, 1.35][:n_rows])
+    ax = fig.add_subplot(grid[0, :])
+    _draw_main(ax, analysis, kind)
+    host.annotate(ax, kind, analysis)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper right", fontsize=8, framealpha=0.9,
+                  bbox_to_anchor=(1.0, 0.9))
+    if thumbs:
+        plots = make_plots(obs)
+        by_index = {r.index: k for k, r in enumerate(plots.ranges)}
+        saliency = _explain(analysis, kind, plots, thumbs, by_index) if explain else {}
+        for col, rr in enumerate(thumbs):
+            tax = fig.add_subplot(grid[1, col])
+            k = by_index[rr.index]
+            tax.imshow(plots.counts[k], cmap="Greys", aspect="auto", interpolation="nearest",
+                       extent=(rr.d_min, rr.d_max, *plots.y_limits[k]))
+            if rr.index in saliency:
+                tax.imshow(saliency[rr.index], cmap="Reds", alpha=0.45, aspect="auto", interpolation="bilinear",
+                           extent=(rr.d_min, rr.d_max, *plots.y_limits[k]))
+            tax.invert_xaxis()  # low resolution on the left, as in the main panel
+            colour = "tab:blue" if rr.flagged else "0.3"
+            p = "" if rr.value is None else f" p={rr.value:.2f}"
+            tax.set_title(f"range {rr.index}{p}", fontsize=8, color=colour,
+                          fontweight="bold" if rr.flagged else "normal")
+            tax.tick_params(labelsize=6)
+            tax.xaxis.set_major_locator(MaxNLocator(3))
+            tax.set_xlabel("d (Å)", fontsize=7)
+            for side in tax.spines.values():
+                side.set_edgecolor(colour)
+                side.set_linewidth(2 if rr.flagged else 0.8)
+    return fig
+
+
+def _draw_main(ax, analysis: "Analysis", kind: str) -> None:
+    obs = analysis.reflections.observables[kind]
+    x = 1.0 / np.square(obs.d.astype(np.float64))
+    y = obs.values
+    if x.size > MAX_POINTS:  # thin evenly for drawing speed; statistics use all data
+        step = int(np.ceil(x.size / MAX_POINTS))
+        x, y = x[::step], y[::step]
+    ax.scatter(x, y, s=1.5, c="0.15", alpha=0.35, lw=0, rasterized=True, zorder=2)
+    x_max = 1.0 / obs.d_min**2
+    x_min = 1.0 / min(float(obs.d.max()), 12.0) ** 2
+    _draw_binned_mean(ax, obs, x_min, x_max)
+    # Scale y to where ice can be (d < 4.2 Å): strong low-resolution reflections are clipped.
+    region = obs.values[obs.d < ICE_REGION_D] if (obs.d < ICE_REGION_D).sum() > 100 else obs.values
+    lo, hi = np.nanpercentile(region, [0.2, 99.0])
+    pad = 0.08 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlim(x_min, x_max * 1.01)
+    trans = ax.get_xaxis_transform()
+    for r in ice_ranges():
+        a, b = 1.0 / r.d_max**2, 1.0 / r.d_min**2
+        if a > x_max * 1.01:
+            break
+        ax.axvspan(a, b, color="0.88", lw=0, zorder=0)
+        ax.text(0.5 * (a + b), 0.01, str(r.index), transform=trans, ha="center", va="bottom", fontsize=6, color="0.45")
+    ticks = [d for d in D_TICKS if x_min <= 1.0 / d**2 <= x_max * 1.01]
+    ax.set_xticks([1.0 / d**2 for d in ticks], [f"{d:g}" for d in ticks])
+    ax.set_xlabel("resolution d (Å)  [axis linear in 1/d²]")
+    ax.set_ylabel(LABELS.get(kind, kind))
+    cols = ", ".join(obs.columns)
+    ax.set_title(f"{analysis.reflections.name}: {LABELS.get(kind, kind)} ({cols}), {len(obs)} observations, "
+                 f"d_min {obs.d_min:.2f} Å — {_verdict_text(analysis, kind)}", fontsize=9, loc="left")
+
+
+def _draw_binned_mean(ax, obs, x_min: float, x_max: float, bins: int = 300) -> None:
+    """Mean observation in equal-width bins of 1/d²: spikes and dips at ice rings stand out."""
+    x = 1.0 / np.square(obs.d.astype(np.float64))
+    edges = np.linspace(x_min, x_max, bins + 1)
+    k = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+    n = np.bincount(k, minlength=bins)
+    s = np.bincount(k, weights=obs.values.astype(np.float64), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n >= 5, s / n, np.nan)
+    ax.plot(0.5 * (edges[1:] + edges[:-1]), mean, color="tab:orange", lw=1.2, zorder=3, label="bin mean")
+
+
+def _verdict_text(analysis: "Analysis", kind: str) -> str:
+    parts = []
+    for result in analysis.for_observable(kind):
+        flagged = result.flagged_ranges
+        parts.append(f"{result.detector}: " + (f"ice in {', '.join(map(str, flagged))}" if flagged else "no ice"))
+    return "; ".join(parts)
+
+
+def _thumbnail_ranges(result):
+    """Flagged ranges first, then the most probable predicted and any excised, at most 8."""
+    if result is None:
+        return []
+    shown = [r for r in result.ranges if r.flagged]
+    rest = sorted((r for r in result.ranges if r.status == PREDICTED and not r.flagged),
+                  key=lambda r: -(r.value or 0))
+    excised = [r for r in result.ranges if r.status == EXCISED]
+    chosen = (shown + excised + rest)[:MAX_THUMBNAILS]
+    return sorted(chosen, key=lambda r: r.index)
+
+
+def _explain(analysis, kind, plots, thumbs, by_index) -> dict[int, np.ndarray]:
+    from .explain import occlusion_map
+    from .network import load_networks
+
+    network = load_networks(analysis.options.networks).get(kind)
+    if network is None:
+        return {}
+    out = {}
+    for rr in thumbs:
+        if rr.flagged and rr.status == PREDICTED:
+            out[rr.index] = occlusion_map(network, plots.inputs[by_index[rr.index]])
+    return out
+
+
+__all__ = ["draw_resolution_plots", "figure_for", "FORMATS", "NONPREDICTABLE"]

@@ -1,0 +1,181 @@
+"""Reports: the versioned JSON document pipelines rely on (schema v1) and a short text summary.
+
+The data-set verdict is decided by Helcaraxe when it ran with a network for an observable, otherwise
+by Icefinder; ``verdict.by_detector`` lists what every detector flagged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .ice_ranges import ice_ranges
+from .results import NO_NETWORK, NOT_COVERED, DetectorResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .host import Analysis
+
+SCHEMA_VERSION = 1
+
+
+def deciding_result(analysis: "Analysis", kind: str) -> DetectorResult | None:
+    """The result that decides the verdict for one observable: Helcaraxe if it could predict."""
+    helcaraxe = analysis.result("helcaraxe", kind)
+    if helcaraxe is not None and "network" in helcaraxe.info:
+        return helcaraxe
+    icefinder = analysis.result("icefinder", kind)
+    if icefinder is not None:
+        return icefinder
+    others = analysis.for_observable(kind)
+    return helcaraxe or (others[0] if others else None)
+
+
+def verdict(analysis: "Analysis") -> dict[str, Any]:
+    """``{iced, ranges, decided_by, by_detector}`` for the whole data set."""
+    ranges: set[int] = set()
+    decided_by: dict[str, str] = {}
+    for kind in analysis.reflections.observables:
+        result = deciding_result(analysis, kind)
+        if result is not None:
+            decided_by[kind] = result.detector
+            ranges.update(result.flagged_ranges)
+    by_detector: dict[str, list[int]] = {}
+    for r in analysis.results:
+        by_detector.setdefault(r.detector, [])
+        by_detector[r.detector] = sorted(set(by_detector[r.detector]) | set(r.flagged_ranges))
+    return {"iced": bool(ranges), "ranges": sorted(ranges), "decided_by": decided_by, "by_detector": by_detector}
+
+
+def to_dict(analysis: "Analysis") -> dict[str, Any]:
+    """The JSON report, schema version 1 (documented in README.md)."""
+    refl = analysis.reflections
+    observables: dict[str, Any] = {}
+    for kind, obs in refl.observables.items():
+        hel = analysis.result("helcaraxe", kind)
+        ice = analysis.result("icefinder", kind)
+        deciding = deciding_result(analysis, kind)
+        rows = []
+        for rng in ice_ranges():
+            h = hel.range(rng.index) if hel else None
+            i = ice.range(rng.index) if ice else None
+            d = deciding.range(rng.index) if deciding else None
+            status = (h or i or d).status if (h or i or d) else NOT_COVERED
+            rows.append({
+                "index": rng.index,
+                "d_max": rng.d_max,
+                "d_min": rng.d_min,
+                "status": status,
+                "probability": _num(h.value) if h is not None and h.status == "predicted" else None,
+                "icefinder_score": _num(i.value) if i is not None else None,
+                "flagged": bool(d.flagged) if d is not None else False,
+                "helcaraxe_flagged": bool(h.flagged) if h is not None else None,
+                "icefinder_flagged": bool(i.flagged) if i is not None else None,
+                "reason": (h.reason if h is not None else None),
+                "n_reflections": (h.details.get("n_reflections") if h is not None else None),
+                "relative_completeness": (h.details.get("relative_completeness") if h is not None else None),
+            })
+        entry: dict[str, Any] = {
+            "columns": list(obs.columns),
+            "n_observations": len(obs),
+            "d_min": round(obs.d_min, 4),
+            "network": _public(hel.info.get("network")) if hel is not None else None,
+            "threshold": hel.info.get("threshold") if hel is not None else None,
+            "icefinder_cutoff": ice.info.get("cutoff") if ice is not None else None,
+            "decided_by": deciding.detector if deciding else None,
+            "ranges": rows,
+        }
+        messages = [r.message for r in analysis.for_observable(kind) if r.message]
+        if messages:
+            entry["messages"] = messages
+        observables[kind] = entry
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "auspex-helcaraxe", "version": __version__},
+        "file": refl.source,
+        "space_group": refl.space_group,
+        "cell": list(refl.cell),
+        "n_reflections": refl.n_reflections,
+        "detectors": sorted({r.detector for r in analysis.results}),
+        "observables": observables,
+        "verdict": verdict(analysis),
+        "extensions": _public(analysis.extensions),
+    }
+
+
+def write_json(analysis: "Analysis", path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_dict(analysis), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def summary_text(analysis: "Analysis") -> str:
+    """A short human-readable summary: one line per covered range and observable, then the verdict."""
+    refl = analysis.reflections
+    lines = [f"{refl.name}: {refl.space_group}, {refl.n_reflections} reflections, d_min {refl.d_min:.2f} Å"]
+    for kind, obs in refl.observables.items():
+        hel = analysis.result("helcaraxe", kind)
+        ice = analysis.result("icefinder", kind)
+        net = hel.info.get("network") if hel is not None else None
+        head = f"  {kind} ({', '.join(obs.columns)}), {len(obs)} observations"
+        if net:
+            head += f"; network {net['name']} (sha256 {net['sha256'][:12]})"
+        lines.append(head)
+        for r in analysis.for_observable(kind):
+            if r.message:
+                lines.append(f"    note [{r.detector}]: {r.message}")
+        lines.append("    range  d_max-d_min (Å)  Helcaraxe                    Icefinder")
+        for rng in ice_ranges():
+            h = hel.range(rng.index) if hel else None
+            i = ice.range(rng.index) if ice else None
+            if all(x is None or x.status == NOT_COVERED for x in (h, i)):
+                continue
+            lines.append(f"    {rng.index:>5}  {rng.d_max:.3f}-{rng.d_min:.3f}    {_cell_h(h):<28} {_cell_i(i)}")
+    v = verdict(analysis)
+    by = ", ".join(f"{k}: {d}" for k, d in v["decided_by"].items())
+    if v["iced"]:
+        lines.append(f"  VERDICT: ice in range(s) {', '.join(map(str, v['ranges']))} (decided by {by})")
+    else:
+        lines.append(f"  VERDICT: no ice found (decided by {by})")
+    return "\n".join(lines)
+
+
+def _cell_h(r) -> str:
+    if r is None:
+        return "-"
+    if r.status == "predicted":
+        return f"p={r.value:.3f}" + ("  ICE" if r.flagged else "")
+    if r.status == NO_NETWORK:
+        return "no network"
+    return r.status if r.status != NOT_COVERED else "-"
+
+
+def _cell_i(r) -> str:
+    if r is None or r.status == NOT_COVERED:
+        return "-"
+    if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
+        return r.status
+    return f"score={r.value:+.1f}" + ("  ICE" if r.flagged else "")
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _public(obj):
+    """Drop private keys (leading underscore) and make numpy values JSON-friendly."""
+    if isinstance(obj, dict):
+        return {k: _public(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_public(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return _num(obj.item()) if isinstance(obj.item(), float) else obj.item()
+    if isinstance(obj, float):
+        return _num(obj)
+    return obj

@@ -1,0 +1,87 @@
+"""TFLite networks: parity with the published pipeline's probabilities, model cards, loading errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from auspex_helcaraxe.errors import InputError
+from auspex_helcaraxe.host import Host
+from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of
+from auspex_helcaraxe.plots import make_plots
+from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.results import AnalysisOptions
+
+
+def test_published_networks_reproduce_reference_probabilities(real_data, published_reference, published_dir):
+    nets = load_networks(published_dir)
+    assert set(nets) == {"I", "F"}
+    compared = 0
+    for name, ref in published_reference.items():
+        refl = read(real_data[name])
+        for kind in "IF":
+            expected = ref.get(f"prob_{kind}")
+            if not expected:
+                continue
+            plots = make_plots(refl.observables[kind])
+            got = nets[kind].predict(plots.inputs)  # the whole data set in one batch
+            np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=f"{name} {kind}")
+            compared += len(expected)
+    assert compared > 500
+
+
+def test_published_verdicts_through_the_host(real_data, published_reference, published_dir):
+    """The detector's predicted ranges and flags equal the published 25-slot output."""
+    host = Host()
+    options = AnalysisOptions(networks=str(published_dir))
+    for name in ("BAZ2BA_x828_free.mtz", "5usx.mtz", "3t5o_refmac.mtz", "1l2h.mtz"):
+        analysis = host.analyse(read(real_data[name]), detectors="helcaraxe", options=options)
+        for result in analysis.results:
+            published = published_reference[name][f"published_{result.observable}"]
+            for r in result.ranges:
+                slot = published[r.index - 1]
+                if r.status == "predicted":
+                    assert slot is not None and slot >= 0
+                    assert round(r.value, 2) == pytest.approx(slot, abs=0.011)
+                    assert r.flagged == (r.value >= 0.5)
+                elif r.status == "not covered":
+                    assert slot == -1
+    iced = host.analyse(read(real_data["BAZ2BA_x828_free.mtz"]), detectors="helcaraxe", options=options)
+    assert iced.flagged_ranges == [5, 8]  # labels.tsv: I:5,8;F:5,8
+
+
+def test_model_card_round_trip_and_checks(tmp_path, published_dir):
+    src = published_dir / "published_helcaraxe_fobs.tflite"
+    dst = tmp_path / "my_fobs.tflite"
+    shutil.copy(src, dst)
+    card = ModelCard(name="mine", observable="F", version="9", sha256=sha256_of(dst), metrics={"accuracy": 0.9})
+    (tmp_path / "my_fobs.json").write_text(json.dumps(card.to_dict()))
+    nets = load_networks(tmp_path)
+    assert set(nets) == {"F"} and nets["F"].card == card
+    # A card whose checksum does not match its network is refused.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(src, bad / "x_fobs.tflite")
+    (bad / "x_fobs.json").write_text(json.dumps({**card.to_dict(), "sha256": "0" * 64}))
+    with pytest.raises(InputError, match="sha256"):
+        load_networks(bad)
+
+
+def test_network_directory_errors(tmp_path, published_dir):
+    with pytest.raises(InputError, match="not found"):
+        load_networks(tmp_path / "missing")
+    assert load_networks(tmp_path) == {}
+    two = tmp_path / "two"
+    two.mkdir()
+    shutil.copy(published_dir / "published_helcaraxe_iobs.tflite", two / "a_iobs.tflite")
+    shutil.copy(published_dir / "published_helcaraxe_iobs.tflite", two / "b_iobs.tflite")
+    with pytest.raises(InputError, match="more than one I network"):
+        load_networks(two)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "junk_fobs.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(InputError, match="not a usable TFLite network"):
+        load_networks(junk)["F"].predict(np.zeros((1, 80, 80, 1), np.float32))
