@@ -1,0 +1,89 @@
+"""Training package: MAC counter, model size, Keras → TFLite conversion (against the published
+TFLite files) and a tiny training run. Needs TensorFlow (the ``[train]`` extra): skips without it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("tensorflow")
+
+from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of  # noqa: E402
+from auspex_helcaraxe.training import convert as conv  # noqa: E402
+from auspex_helcaraxe.training.models import MAX_MACS, build_model, count_macs  # noqa: E402
+
+
+def test_count_macs_by_hand():
+    inp = keras.Input((10, 12, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same")(inp)  # 10*12*3 outputs × 3*3*2 taps
+    x = keras.layers.Conv2D(4, (3, 5), padding="valid")(x)  # 8*8*4 outputs × 3*5*3 taps
+    x = keras.layers.MaxPooling2D(2)(x)  # 4*4*4, no MACs
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)  # 4*4*4 outputs × 9 taps
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Flatten()(x)  # 64
+    x = keras.layers.Dense(5)(x)
+    out = keras.layers.Dense(1)(x)
+    model = keras.Model(inp, out)
+    expected = 10 * 12 * 3 * 18 + 8 * 8 * 4 * 45 + 4 * 4 * 4 * 9 + 64 * 5 + 5
+    assert count_macs(model) == expected
+
+
+def test_default_model_is_small_and_of_the_family():
+    model = build_model(seed=1)
+    assert model.output_shape == (None, 1)
+    assert model.input_shape == (None, 80, 80, 1)
+    assert count_macs(model) <= MAX_MACS
+    kinds = [type(l).__name__ for l in model.layers]
+    assert kinds.count("Conv2D") == 8 and kinds.count("BatchNormalization") == 8
+    assert kinds.count("MaxPooling2D") == 4 and "Dropout" in kinds
+    assert model.layers[-1].activation.__name__ == "sigmoid"
+
+
+def test_build_model_is_seeded():
+    a = build_model(seed=3).get_weights()
+    b = build_model(seed=3).get_weights()
+    c = build_model(seed=4).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_observable_from_name():
+    assert conv.observable_from_name("Helcaraxe_Iobs_model.h5") == "I"
+    assert conv.observable_from_name("helcaraxe_FOBS.keras") == "F"
+    assert conv.observable_from_name("model.h5") is None
+
+
+def test_convert_small_model_roundtrip(tmp_path):
+    model = build_model(seed=0)
+    src = tmp_path / "mine.keras"
+    model.save(src)
+    with pytest.raises(Exception, match="observable"):
+        conv.convert(src, tmp_path / "out")
+    path = conv.convert(src, tmp_path / "out", observable="I", version="t1", metrics={"accuracy": 0.5})
+    assert path.name == "helcaraxe_iobs.tflite"
+    card = ModelCard.from_dict(json.loads(path.with_suffix(".json").read_text()))
+    assert card.observable == "I" and card.sha256 == sha256_of(path) and card.version == "t1"
+    assert card.metrics == {"accuracy": 0.5} and card.extra["macs_per_plot"] == count_macs(model)
+    x = np.random.default_rng(0).standard_normal((7, 80, 80, 1)).astype(np.float32)
+    net = load_networks(path.parent)["I"]
+    np.testing.assert_allclose(net.predict(x), model.predict(x, verbose=0).ravel(), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["I", "F"])
+def test_convert_published_h5_matches_published_tflite(kind, published_dir, tmp_path):
+    h5 = published_dir / f"Helcaraxe_{kind.lower().capitalize()}obs_model.h5"
+    path = conv.convert(h5, tmp_path, name="published")
+    assert path.name == f"helcaraxe_{kind.lower()}obs_published.tflite"
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["observable"] == kind and card["source_sha256"] == sha256_of(h5)
+    ours = load_networks(tmp_path)[kind]
+    theirs = load_networks(published_dir)[kind]
+    # every 3rd stored data set: a few dozen plots keep this test in seconds
+    files = sorted(published_dir.glob("*.npz"))[::3]
+    x = np.concatenate([z[f"input_{kind}"] for z in map(np.load, files) if f"input_{kind}" in z])[..., None]
+    assert len(x) >= 20
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(x), atol=1e-5, rtol=0)
