@@ -184,7 +184,7 @@ def _mmcif_to_mtz(path: str, block: str | int | None):
             raise InputError(f"{path}: no block {block!r} (blocks: {', '.join(names)})")
         rblock = blocks[names.index(block)]
     if not rblock.default_loop:
-        raise InputError(f"{path}: block {rblock.block.name} holds no reflection loop")
+        raise InputError(f"{path}: no reflection data (_refln loop) in block {rblock.block.name}")
     if rblock.is_unmerged():
         raise InputError(f"{path}: unmerged data; Helcaraxe needs merged intensities or amplitudes")
     return gemmi.CifToMtz().convert_block_to_mtz(rblock)
