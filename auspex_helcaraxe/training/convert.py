@@ -124,6 +124,7 @@ def convert(
     # write atomically: load_networks may be reading the directory
     with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as fh:
         fh.write(flat)
+    os.chmod(fh.name, 0o644)
     os.replace(fh.name, tfl)
 
     import tensorflow as tf

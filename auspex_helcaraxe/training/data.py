@@ -1,0 +1,127 @@
+"""Data for training and evaluation (no TensorFlow here): the real-data labels, the FIXED split of
+the clean real data sets into training backgrounds and held-out evaluation backgrounds, and a disk
+cache of simulated training sets.
+
+Split rule (documented in docs/training.md and docs/evaluation.md): the data sets labelled
+``clean`` in ``labels.tsv`` are sorted by their path relative to the real-data directory
+(e.g. ``auspex/5usx.mtz``); those at even positions (0, 2, 4, …) may be used as training
+backgrounds, those at odd positions (1, 3, 5, …) are held out for the semi-synthetic evaluation.
+Alternating keeps both halves spread over the same sources.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_CACHE = Path(os.environ.get("HELCARAXE_CACHE", Path.home() / ".cache" / "auspex-helcaraxe"))
+
+
+def default_real_dir() -> Path | None:
+    """``../shared/data/real`` beside the checkout (or ``$HELCARAXE_SHARED/data/real``), if present."""
+    env = os.environ.get("HELCARAXE_SHARED")
+    root = Path(env) if env else Path(__file__).resolve().parents[3] / "shared"
+    d = root / "data" / "real"
+    return d if d.is_dir() else None
+
+
+@dataclass(frozen=True)
+class RealLabel:
+    """One row of ``labels.tsv``: the file, its label and the iced ranges per observable."""
+
+    path: Path
+    relpath: str
+    label: str  # ice / clean / excised / uncertain / unlabelled
+    ice_ranges: dict[str, frozenset[int]] = field(default_factory=dict)
+    note: str = ""
+
+
+def read_labels(real_dir: str | os.PathLike) -> list[RealLabel]:
+    """Rows of ``real_dir/labels.tsv`` (``ice_ranges`` parsed from ``I:5,8;F:5,8``)."""
+    real_dir = Path(real_dir)
+    out = []
+    with open(real_dir / "labels.tsv", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            ranges: dict[str, frozenset[int]] = {}
+            spec = (row.get("ice_ranges") or "").strip()
+            if row["label"] == "ice" and spec:
+                for part in spec.split(";"):
+                    kind, _, idx = part.partition(":")
+                    ranges[kind.strip()] = frozenset(int(i) for i in idx.split(",") if i.strip())
+            out.append(RealLabel(real_dir / row["path"], row["path"], row["label"], ranges, row.get("note", "")))
+    return out
+
+
+def background_split(real_dir: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(training backgrounds, held-out backgrounds): the clean real data sets split by the fixed
+    rule of this module (sorted by relative path; even positions train, odd positions held out)."""
+    clean = sorted((r for r in read_labels(real_dir) if r.label == "clean"), key=lambda r: r.relpath)
+    train = [r.path for k, r in enumerate(clean) if k % 2 == 0]
+    held = [r.path for k, r in enumerate(clean) if k % 2 == 1]
+    return train, held
+
+
+def simulator_fingerprint() -> str:
+    """sha256 over the simulator's source files: a cached training set is stale when it changes."""
+    h = hashlib.sha256()
+    root = Path(str(resources.files("auspex_helcaraxe"))) / "simulate"
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached(
+    make: Callable[..., tuple],
+    key: dict[str, Any],
+    cache_dir: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """``make(**key)`` → (X, y, groups, meta), stored once under ``cache_dir`` by a hash of ``key``
+    and the simulator's fingerprint, and read from there afterwards."""
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
+    ident = {**{k: (sorted(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in key.items()},
+             "simulator": simulator_fingerprint()}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    d = cache / f"set_{digest}"
+    if (d / "done").exists():
+        if log:
+            log(f"cached training set {d}")
+        X = np.load(d / "X.npy", mmap_mode="r")
+        with open(d / "meta.pkl", "rb") as fh:
+            meta = pickle.load(fh)
+        return np.asarray(X), np.load(d / "y.npy"), np.load(d / "groups.npy"), meta
+    X, y, groups, meta = make(**key)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=d))
+    np.save(tmp / "X.npy", np.asarray(X, np.float32))
+    np.save(tmp / "y.npy", np.asarray(y))
+    np.save(tmp / "groups.npy", np.asarray(groups))
+    with open(tmp / "meta.pkl", "wb") as fh:
+        pickle.dump(meta, fh)
+    for name in ("X.npy", "y.npy", "groups.npy", "meta.pkl"):
+        os.replace(tmp / name, d / name)
+    tmp.rmdir()
+    (d / "key.json").write_text(json.dumps(ident, indent=1, default=str))
+    (d / "done").touch()
+    return X, y, groups, meta
+
+
+def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, validation): whole groups (simulated data sets) go to validation."""
+    uniq = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(fraction * uniq.size))) if uniq.size > 1 else 0
+    val_groups = rng.permutation(uniq)[:n_val]
+    val = np.isin(groups, val_groups)
+    return ~val, val

@@ -1,0 +1,271 @@
+"""Train our Helcaraxe networks on simulated data (the ``[train]`` extra; ``helcaraxe train``).
+
+One seeded function, :func:`train`: simulated training sets from ``simulate.make_training_set``
+(cached on disk), a validation split held out by simulated data set, the F network first, then the
+I network by transfer learning from it at learning rate 0.0005 (as Nolte et al. 2022 did), export
+of both to float32 TFLite with model cards, and a check of dynamic-range int8 quantisation.
+Labels come only from the simulator's ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from .. import __version__  # noqa: E402
+from . import data as tdata  # noqa: E402
+from .metrics import binary_metrics, compact  # noqa: E402
+
+# Seeds of the simulated data: training data sets use DATA_SEED_BASE + seed; the evaluation's test
+# set uses evaluate.TEST_SEED, far away from any training seed.
+DATA_SEED_BASE = 1000
+DEFAULTS = dict(n_datasets=4000, epochs=14, transfer_epochs=10, batch_size=64, learning_rate=1e-3,
+                transfer_learning_rate=5e-4, val_fraction=0.15, background_fraction=0.3)
+
+
+def set_seeds(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy and TensorFlow; make TF ops deterministic (same result on a rerun)."""
+    import keras
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def training_set(
+    observable: str,
+    n_datasets: int,
+    seed: int,
+    backgrounds: list[Path] | None = None,
+    background_fraction: float = 0.3,
+    cache_dir: str | os.PathLike | None = None,
+    log: Callable[[str], None] = print,
+):
+    """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``."""
+    from .. import simulate
+
+    def make(n_datasets, seed, observable, backgrounds, background_fraction):
+        kwargs: dict[str, Any] = {}
+        if backgrounds:
+            kwargs["backgrounds"] = [str(p) for p in backgrounds]
+            kwargs["background_fraction"] = background_fraction
+        return simulate.make_training_set(n_datasets, seed, observable=observable, **kwargs)
+
+    key = {"n_datasets": n_datasets, "seed": seed, "observable": observable,
+           "backgrounds": [str(p) for p in backgrounds] if backgrounds else None,
+           "background_fraction": background_fraction if backgrounds else None}
+    t = time.time()
+    out = tdata.cached(make, key, cache_dir, log)
+    log(f"{observable}: {len(out[1])} plots ({int(np.sum(out[1]))} iced) from {len(np.unique(out[2]))} data sets "
+        f"in {time.time() - t:.0f} s")
+    return out
+
+
+def _class_weight(y: np.ndarray) -> dict[int, float]:
+    pos = float(np.mean(y))
+    if pos <= 0 or pos >= 1:
+        return {0: 1.0, 1: 1.0}
+    return {0: 0.5 / (1 - pos), 1: 0.5 / pos}
+
+
+def _fit(model, X, y, train_mask, val_mask, epochs, batch_size, seed, log, balance):
+    import keras
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: log(
+            f"  epoch {e + 1}: loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} "
+            f"val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f}")),
+    ]
+    Xt, yt = X[train_mask], y[train_mask].astype(np.float32)
+    # shuffle once with our seed (Keras also shuffles per epoch, seeded by set_random_seed)
+    order = np.random.default_rng(seed).permutation(len(yt))
+    hist = model.fit(
+        Xt[order], yt[order], validation_data=(X[val_mask], y[val_mask].astype(np.float32)),
+        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks,
+        class_weight=_class_weight(yt) if balance else None,
+    )
+    return {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
+
+
+def _tflite_metrics(tflite: Path, observable: str, X: np.ndarray, y: np.ndarray, threshold: float = 0.5):
+    from ..network import ModelCard, Network
+
+    net = Network(tflite, ModelCard(name=tflite.stem, observable=observable))
+    p = net.predict(X)
+    return p, binary_metrics(y.astype(bool), p >= threshold)
+
+
+def train(
+    out_dir: str | os.PathLike = "resources",
+    seed: int = 0,
+    n_datasets: int = DEFAULTS["n_datasets"],
+    epochs: int = DEFAULTS["epochs"],
+    transfer_epochs: int = DEFAULTS["transfer_epochs"],
+    backgrounds_dir: str | os.PathLike | None = None,
+    background_fraction: float = DEFAULTS["background_fraction"],
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = DEFAULTS["batch_size"],
+    learning_rate: float = DEFAULTS["learning_rate"],
+    transfer_learning_rate: float = DEFAULTS["transfer_learning_rate"],
+    val_fraction: float = DEFAULTS["val_fraction"],
+    balance_classes: bool = True,
+    check_int8: bool = True,
+    keras_dir: str | os.PathLike | None = None,
+    threads: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train the F network, then the I network from it, and export both with model cards.
+
+    Writes ``out_dir/helcaraxe_fobs.tflite`` + ``.json`` and ``helcaraxe_iobs.tflite`` + ``.json``
+    (and the Keras models to ``keras_dir``, default ``<cache_dir>/keras``). ``backgrounds_dir``: a
+    real-data directory with ``labels.tsv`` (e.g. ``../shared/data/real``) whose clean data sets at
+    even positions of the fixed split (``training.data.background_split``) serve as backgrounds for
+    a fraction ``background_fraction`` of the training data sets; the odd ones are never used here.
+    Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
+    """
+    import keras
+    import tensorflow as tf
+
+    from .convert import convert, keras_to_tflite
+    from .models import build_model, describe
+
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0 = time.time()
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_seeds(seed)
+    cache = Path(cache_dir) if cache_dir is not None else tdata.DEFAULT_CACHE
+    keras_out = Path(keras_dir) if keras_dir is not None else cache / "keras"
+    keras_out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    backgrounds = None
+    if backgrounds_dir is not None:
+        backgrounds, held = tdata.background_split(backgrounds_dir)
+        log(f"real backgrounds: {len(backgrounds)} for training, {len(held)} held out for evaluation")
+
+    data_seed = DATA_SEED_BASE + seed
+    params = {"seed": seed, "data_seed": data_seed, "n_datasets": n_datasets, "epochs": epochs,
+              "transfer_epochs": transfer_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+              "transfer_learning_rate": transfer_learning_rate, "val_fraction": val_fraction,
+              "balance_classes": balance_classes,
+              "real_backgrounds": [p.name for p in backgrounds] if backgrounds else [],
+              "background_fraction": background_fraction if backgrounds else 0.0,
+              "optimizer": "Adam", "loss": "binary_crossentropy",
+              "tensorflow": tf.__version__, "keras": keras.__version__}
+    summary: dict[str, Any] = {"params": params, "networks": {}}
+    f_model = None
+    for kind in ("F", "I"):
+        tk = time.time()
+        X, y, groups, meta = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log)
+        tr, va = tdata.split_by_group(groups, val_fraction, seed)
+        if kind == "F":
+            model = build_model(seed=seed, name="helcaraxe_fobs")
+            lr, n_ep = learning_rate, epochs
+        else:  # transfer learning: start from the trained F network
+            model = keras.models.clone_model(f_model)
+            model.set_weights(f_model.get_weights())
+            model.name = "helcaraxe_iobs"
+            lr, n_ep = transfer_learning_rate, transfer_epochs
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy", metrics=["accuracy"])
+        log(f"{kind}: training on {int(tr.sum())} plots, validating on {int(va.sum())} "
+            f"({len(np.unique(groups[va]))} held-out data sets), lr {lr}, ≤ {n_ep} epochs")
+        history = _fit(model, X, y, tr, va, n_ep, batch_size, seed, log, balance_classes)
+        keras_path = keras_out / f"helcaraxe_{kind.lower()}obs.keras"
+        model.save(keras_path)
+        if kind == "F":
+            f_model = model
+
+        # Export, then measure on the validation set through the TFLite runtime (what ships).
+        Xv, yv = X[va], y[va].astype(bool)
+        with tempfile.TemporaryDirectory() as tmp:
+            q_path = Path(tmp) / "int8.tflite"
+            int8 = None
+            if check_int8:
+                q_path.write_bytes(keras_to_tflite(model, "dynamic"))
+            f32_tmp = Path(tmp) / "f32.tflite"
+            f32_tmp.write_bytes(keras_to_tflite(model))
+            p32, m32 = _tflite_metrics(f32_tmp, kind, Xv, yv)
+            if check_int8:
+                p8, m8 = _tflite_metrics(q_path, kind, Xv, yv)
+                int8 = {"accuracy": compact(m8)["accuracy"], "sensitivity": compact(m8)["sensitivity"],
+                        "specificity": compact(m8)["specificity"],
+                        "max_abs_probability_difference": round(float(np.max(np.abs(p8 - p32))), 6),
+                        "decisions_changed": int(np.sum((p8 >= 0.5) != (p32 >= 0.5))),
+                        "size_bytes": q_path.stat().st_size, "float32_size_bytes": f32_tmp.stat().st_size}
+                int8["as_good"] = bool(m8["accuracy"]["value"] >= m32["accuracy"]["value"] - 0.002)
+        train_time = time.time() - tk
+        metrics = {"validation_simulated": compact(m32),
+                   "validation_note": "held-out simulated data sets (split by data set), through TFLite float32",
+                   "int8_dynamic_range": int8}
+        data_desc = (
+            f"simulated merged data sets (auspex_helcaraxe.simulate, fingerprint {tdata.simulator_fingerprint()}): "
+            f"{len(np.unique(groups))} data sets, {len(y)} plots of {kind}, {int(np.sum(y))} iced by the "
+            "simulator's ground truth (spike visible over >= 1 % of the plot; docs/simulator.md)"
+            + (f"; {len(backgrounds)} clean real data sets used as backgrounds with simulated ice" if backgrounds else "")
+            + ". Never trained on the published networks' outputs."
+        )
+        extra = {"training": {**params, "epochs_run": len(history["loss"]),
+                              "learning_rate_used": lr,
+                              "initialised_from": "helcaraxe_fobs (transfer learning)" if kind == "I" else "He normal",
+                              "train_plots": int(tr.sum()), "validation_plots": int(va.sum()),
+                              "wall_time_s": round(train_time, 1), "history": history},
+                 "architecture": "4 x (2 x [conv ELU + batch norm] + max pool), dense 32 + dropout, sigmoid",
+                 "shipped_precision": "float32" if not (int8 and int8["as_good"]) else "float32 (int8 as good; see int8_dynamic_range)",
+                 "licence": "same as auspex-helcaraxe (LGPL-3.0-or-later)"}
+        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}",
+                       training_data=data_desc, metrics=metrics, extra=extra, model=model)
+        card = json.loads(path.with_suffix(".json").read_text())
+        card["name"] = f"helcaraxe_{kind.lower()}obs"
+        card["source"] = keras_path.name
+        card["source_sha256"] = None  # the .keras file is not shipped; the card describes the training
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        summary["networks"][kind] = {"tflite": str(path), "metrics": metrics, "wall_time_s": round(train_time, 1),
+                                     **describe(model)}
+        log(f"{kind}: {compact(m32)} in {train_time:.0f} s")
+        del X, y, groups, meta
+    summary["wall_time_s"] = round(time.time() - t0, 1)
+    log(f"total wall time {summary['wall_time_s']:.0f} s")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m auspex_helcaraxe.training.train [OUT_DIR] [--seed N] ...`` (the CLI has ``helcaraxe train``)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("out_dir", nargs="?", default="resources")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-datasets", type=int, default=DEFAULTS["n_datasets"])
+    ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    ap.add_argument("--transfer-epochs", type=int, default=DEFAULTS["transfer_epochs"])
+    ap.add_argument("--backgrounds", default=None, help="real-data directory with labels.tsv")
+    ap.add_argument("--background-fraction", type=float, default=DEFAULTS["background_fraction"])
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-int8-check", action="store_true")
+    a = ap.parse_args(argv)
+    s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
+              backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
+              threads=a.threads, check_int8=not a.no_int8_check)
+    print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
