@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..results import AnalysisOptions
 from .discovery import discover
 from .store import ScanConfig, Store
-from .worker import Job, WarmUp, analyse_file, failed_record, get_host, init_worker, one_line
+from .worker import Job, analyse_file, failed_record, get_host, init_worker, one_line
 
 CRASH_REASON = "the worker process died while analysing this file (crash in native code, or killed)"
 
@@ -155,6 +155,8 @@ def _run_dask(files: list[str], job: Job, scheduler) -> Iterator[dict[str, Any]]
         from distributed import Client, as_completed
     except ImportError:
         raise InputError("Dask scans need dask.distributed: pip install 'auspex-helcaraxe[dask]'") from None
+    from .dask_plugin import WarmUp
+
     own = not isinstance(scheduler, Client)
     try:
         client = Client(scheduler, timeout="30s") if own else scheduler

@@ -298,9 +298,13 @@ def export_parquet(db: str | os.PathLike, out: str | os.PathLike, batch_rows: in
                         break
                     first = False
                     columns = list(zip(*rows)) if rows else [()] * len(cols)
-                    writer.write_table(pa.table(
-                        {c: pa.array(v, type=schema.field(c).type) for c, v in zip(cols, columns)}, schema=schema
-                    ))
+                    arrays = {}
+                    for c, values in zip(cols, columns):
+                        kind = schema.field(c).type
+                        if kind == pa.bool_():
+                            values = [None if v is None else bool(v) for v in values]
+                        arrays[c] = pa.array(values, type=kind)
+                    writer.write_table(pa.table(arrays, schema=schema))
                     if not rows:
                         break
             written.append(path)

@@ -141,17 +141,3 @@ def failed_record(path: str, reason: str) -> dict[str, Any]:
         "flagged_ranges": None, "results": [], "timings": {}, "worker": None,
     }
 
-
-class WarmUp:
-    """A Dask worker plugin that builds the host and loads the networks when a worker starts."""
-
-    name = "auspex-helcaraxe-scan"
-
-    def __init__(self, job: Job):
-        self.job = job
-
-    def setup(self, worker=None) -> None:
-        init_worker(self.job)
-
-    def teardown(self, worker=None) -> None:
-        pass

@@ -1,0 +1,158 @@
+"""Benchmark of ``helcaraxe scan`` (not a test): throughput on generated data sets of realistic sizes.
+
+Generates merged MTZ files (P 2₁2₁2₁, Wilson-like intensities) with 10k–500k reflections (log-spaced,
+resolution growing with size as in the PDB: 2.5 Å at 10k, 1.2 Å at 500k), then
+
+1. scans them with 1 and 2 worker processes into fresh SQLite stores: wall time (process start-up
+   included), data sets per second, and the extrapolated wall time for 117 615 data sets;
+2. times each stage in this process, per data set: hash, read, Helcaraxe plots, Helcaraxe network,
+   Icefinder, store write — where the time goes.
+
+Usage::
+
+    python benchmarks/scan.py [--networks DIR] [--n 24] [--min 10000] [--max 500000] [--workers 1 2]
+
+Without ``--networks`` the shipped networks are used (if none are shipped, Helcaraxe predicts nothing
+and the network column stays 0: pass the published ones as a stand-in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gemmi
+import numpy as np
+
+PDB_SURVEY = 117_615
+
+
+def write_dataset(path: Path, n_reflections: int, seed: int) -> int:
+    """A merged MTZ with about ``n_reflections`` unique reflections; returns the exact number."""
+    rng = np.random.default_rng(seed)
+    d_min = 2.5 * (n_reflections / 1e4) ** -0.19
+    volume = 1.91 * n_reflections * d_min**3  # P 21 21 21: N ≈ 4.19 V / (8 d³)
+    a = (volume / (1.1 * 1.25)) ** (1 / 3)
+    cell = gemmi.UnitCell(a, 1.1 * a, 1.25 * a, 90, 90, 90)
+    sg = gemmi.SpaceGroup("P 21 21 21")
+    hkl = gemmi.make_miller_array(cell, sg, d_min)
+    d = cell.calculate_d_array(hkl)
+    i = rng.exponential(1000 * np.exp(-25 / (4 * d**2))) + rng.normal(0, 3, d.size)
+    sig = np.sqrt(np.abs(i)) + 3
+    f = np.sqrt(np.clip(i, 0, None))
+    mtz = gemmi.Mtz(with_base=True)
+    mtz.spacegroup = sg
+    mtz.set_cell_for_all(cell)
+    mtz.add_dataset("benchmark")
+    for label, kind in (("IMEAN", "J"), ("SIGIMEAN", "Q"), ("F", "F"), ("SIGF", "Q")):
+        mtz.add_column(label, kind)
+    mtz.set_data(np.column_stack([hkl, i, sig, f, sig / (2 * np.maximum(f, 1))]).astype(np.float32))
+    mtz.write_to_file(str(path))
+    return int(d.size)
+
+
+def stage_times(files: list[Path], options, db: Path) -> dict[str, float]:
+    """Mean seconds per data set for each stage, measured in this process (networks warm)."""
+    from auspex_helcaraxe.host import Host
+    from auspex_helcaraxe.network import load_networks
+    from auspex_helcaraxe.plots import make_plots
+    from auspex_helcaraxe.reflections import read
+    from auspex_helcaraxe.scan.runner import scan_config
+    from auspex_helcaraxe.scan.store import Store
+    from auspex_helcaraxe.scan.worker import Job, analyse_file
+
+    host = Host()
+    nets = load_networks(options.networks)
+    config = scan_config("both", options)
+    job = Job(detectors=config.detectors, options=options)
+    analyse_file(str(files[0]), job)  # warm-up: interpreters created, imports done
+    totals = dict.fromkeys(("hash", "read", "plots", "network", "icefinder", "store"), 0.0)
+    with Store(db) as store:
+        store.register(config)
+        for path in files:
+            t = time.perf_counter()
+            hashlib.sha256(path.read_bytes()).hexdigest()
+            totals["hash"] += time.perf_counter() - t
+            t = time.perf_counter()
+            refl = read(path)
+            totals["read"] += time.perf_counter() - t
+            for kind, obs in refl.observables.items():
+                t = time.perf_counter()
+                plots = make_plots(obs)
+                inputs = plots.inputs[plots.predictable]
+                totals["plots"] += time.perf_counter() - t
+                if kind in nets and len(inputs):
+                    t = time.perf_counter()
+                    nets[kind].predict(inputs)
+                    totals["network"] += time.perf_counter() - t
+            t = time.perf_counter()
+            host.analyse(refl, detectors="icefinder", options=options)
+            totals["icefinder"] += time.perf_counter() - t
+            record = analyse_file(str(path), job)
+            t = time.perf_counter()
+            store.write(record, config)
+            totals["store"] += time.perf_counter() - t
+    return {k: v / len(files) for k, v in totals.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", help="network directory (default: the shipped networks)")
+    parser.add_argument("--n", type=int, default=24, help="data sets to generate")
+    parser.add_argument("--min", type=int, default=10_000, help="smallest data set (reflections)")
+    parser.add_argument("--max", type=int, default=500_000, help="largest data set (reflections)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--dir", help="where to write the data sets (default: a temporary directory)")
+    args = parser.parse_args(argv)
+
+    from auspex_helcaraxe.network import load_networks
+    from auspex_helcaraxe.results import AnalysisOptions
+    from auspex_helcaraxe.scan import run_scan
+
+    options = AnalysisOptions(networks=args.networks)
+    nets = load_networks(args.networks)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.dir or tmp)
+        data = work / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        sizes = np.geomspace(args.min, args.max, args.n).round().astype(int)
+        t = time.perf_counter()
+        files, counts = [], []
+        for k, n in enumerate(sizes):
+            path = data / f"bench_{k:03d}_{n}.mtz"
+            counts.append(write_dataset(path, int(n), seed=k))
+            files.append(path)
+        size_mb = sum(p.stat().st_size for p in files) / 1e6
+        print(f"generated {len(files)} data sets, {min(counts)}–{max(counts)} reflections "
+              f"(mean {np.mean(counts):.0f}, median {np.median(counts):.0f}), {size_mb:.0f} MB, "
+              f"{time.perf_counter() - t:.1f} s")
+        print(f"networks: {', '.join(f'{k}={n.card.name} ({n.card.sha256[:12]})' for k, n in nets.items()) or 'none'}")
+        print(f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}")
+
+        stages = stage_times(files, options, work / "stages.db")
+        total = sum(stages.values())
+        print("\nwhere the time goes (one process, mean per data set):")
+        for name, secs in stages.items():
+            print(f"  {name:<10} {secs * 1e3:8.1f} ms  {secs / total:6.1%}")
+        print(f"  {'sum':<10} {total * 1e3:8.1f} ms  -> {1 / total:.2f} data sets/s in one process")
+
+        print(f"\nscan throughput (detectors: both; wall time includes starting the worker processes):")
+        for workers in args.workers:
+            db = work / f"scan_{workers}.db"
+            report = run_scan([data], db, workers=workers, options=options, progress=False)
+            rate = report.rate
+            hours = PDB_SURVEY / rate / 3600 if rate else float("inf")
+            print(f"  workers={workers}: {report.done} done, {report.failed} failed in {report.wall_s:.1f} s -> "
+                  f"{rate:.2f} data sets/s; {PDB_SURVEY} data sets: {hours:.1f} h")
+            if report.failures:
+                print(report.failure_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
