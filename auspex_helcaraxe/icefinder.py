@@ -13,8 +13,18 @@ range with |score| ≥ cutoff flags that range. Step by step (numbers refer to t
 
 Everything is vectorised over reflections and bins. For parity with the published code the bin
 numbers and the mean 1/d² are computed in float32 (as the published code does from gemmi's float32
-d-spacings), and per-bin means are summed in numpy's own pairwise order (:func:`_segment_sums`), so
-the per-bin arrays match the published ones to the last bit and the scores to ~1e-12.
+d-spacings), the Gaussian weights are float32 as well, and all sums follow numpy's own pairwise
+order (:func:`_segment_sums`): the per-bin arrays and scores match the published ones bit for bit
+here (float32 ``exp`` may differ by an ulp on other CPUs; the parity test allows 1e-6).
+
+Where we differ from the published code: it raises ``IndexError`` when the estimate has no gap to
+interpolate in step 6 (it indexes the first gap without checking there is one); that happens on
+data sets where every window keeps five usable bins, e.g. 3ifx-sf.cif (3.56 Å) and
+brap_pk_6A_scaled2.mtz (6.0 Å, no bin in ice). Such data are valid and are scored here (the host
+refuses brap for another reason: it reaches no ice range). ``score`` raises :class:`InputError`
+only when no bin at all can be estimated (fewer than five usable bins in every window).
+Note: ICEFINDER.md describes the last five windows as "shifted"; the published code (and its
+reference values) clip them like the first five, which is what we do.
 
 This module knows nothing about networks or plugins; :mod:`.detectors.icefinder` wraps it.
 """
