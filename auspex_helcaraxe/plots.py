@@ -12,6 +12,7 @@ only Python loop runs over the (at most 25) ranges, never over reflections.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,6 +27,7 @@ Y_PERCENTILES = (0.5, 95.0)
 EMPTY_RANGE_PERCENTILE = 90.0
 MIN_STD = 1.0 / PLOT_SIZE
 EXCISED_RELATIVE_COMPLETENESS = 0.5
+TABLE_STEP = 1e-4  # Å; cell size of the lookup table that preselects reflections near the ranges
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class RangePlots:
     counts: np.ndarray  # (n, 80, 80) float32 histogram counts, rotated as published
     y_limits: np.ndarray  # (n, 2) observation-axis limits
     n_in_range: np.ndarray  # (n,) observations inside each range
-    relative_completeness: np.ndarray  # (n,) reflection density in the range / in its neighbour shells
+    relative_completeness: np.ndarray  # (n,) density in the range / its neighbour shells; NaN unless blank
     blank_reason: tuple[str | None, ...]  # why a plot is nonpredictable; None if predictable
 
     @property
@@ -68,56 +70,62 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     if n == 0:
         empty = np.zeros((0, PLOT_SIZE, PLOT_SIZE), np.float32)
         return RangePlots(obs.kind, (), empty, np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), ())
+    tables = _tables(covered)
 
-    # Assign each reflection to the covered range holding it (ranges are disjoint and ordered).
-    # Boundaries sorted increasingly in d: [d_min_25, d_max_25, ..., d_min_1, d_max_1].
-    lows = np.array([r.d_min for r in covered])
-    highs = np.array([r.d_max for r in covered])
-    bounds = np.column_stack([lows, highs])[::-1].ravel()
-    pos = np.searchsorted(bounds, d, side="left")  # d == d_min of a range -> inside
-    on_upper = np.zeros(d.shape, bool)
-    odd = (pos % 2 == 0) & (pos > 0)
-    on_upper[odd] = d[odd] == bounds[pos[odd] - 1]  # d == d_max of a range -> inside too
-    inside = (pos % 2 == 1) | on_upper
-    idx = np.flatnonzero(inside)
-    slot = np.where(on_upper[idx], pos[idx] - 1, pos[idx]) // 2  # 0 = highest-resolution range
-    range_of = (n - 1) - slot  # position in `covered`
-    group = np.argsort(range_of, kind="stable")
-    idx, range_of = idx[group], range_of[group]
-    starts = np.searchsorted(range_of, np.arange(n + 1))
+    # 1. Which reflections lie in a range, and in which d column of its plot: a lookup table on d
+    #    preselects candidates in one cheap pass, then one searchsorted against the x edges of all
+    #    ranges (disjoint, so their edges concatenate into one increasing array) decides exactly.
+    cell = np.minimum((d * np.float32(1.0 / TABLE_STEP)).astype(np.int32), tables.candidate.size - 1)
+    idx = np.flatnonzero(tables.candidate[cell])
+    dc = d[idx].astype(np.float64)
+    k = np.searchsorted(tables.all_x_edges, dc, side="right") - 1
+    row, xb = np.divmod(k, PLOT_SIZE + 1)
+    on_last = (xb == PLOT_SIZE) & (dc == tables.all_x_edges[np.maximum(k, 0)])  # last edge is inclusive
+    xb[on_last] = PLOT_SIZE - 1
+    keep = (k >= 0) & (xb < PLOT_SIZE)
+    idx, xb, range_of = idx[keep], xb[keep], (n - 1) - row[keep]  # range_of: position in `covered`
+    vals = values[idx]
 
-    y_limits = []
-    fallback = None
-    for k, r in enumerate(covered):
-        subset = values[idx[starts[k] : starts[k + 1]]]
-        if r.partially_covered_by(data_d_min):
-            subset = np.append(subset, values[-1])  # published quirk: last observation appended
-        if subset.size:
-            lo, hi = np.percentile(subset, Y_PERCENTILES)
-        else:
-            if fallback is None:
-                fallback = np.percentile(values, EMPTY_RANGE_PERCENTILE)
-            lo, hi = 0, fallback
-        y_limits.append(_outer_edges(lo, hi))
+    # 2. Per-range percentiles (numpy's linear method, vectorised over ranges) from one sort of
+    #    (range, value) keys.
+    sorted_range, sorted_vals = _sort_by_range_then_value(range_of, vals)
+    starts = np.searchsorted(sorted_range, np.arange(n + 1))
+    n_in_range = np.diff(starts)
+    lo, hi = _grouped_percentiles(sorted_vals, starts, Y_PERCENTILES)
+    partial = [k for k, r in enumerate(covered) if r.partially_covered_by(data_d_min)]
+    for k in partial:  # published quirk: the file's last observation joins a partially covered range
+        subset = np.append(sorted_vals[starts[k] : starts[k + 1]], values[-1])
+        lo[k], hi[k] = np.percentile(subset, Y_PERCENTILES)
+    empty = n_in_range == 0
+    if empty.any():
+        lo[empty], hi[empty] = 0.0, np.percentile(values, EMPTY_RANGE_PERCENTILE)
+    same = lo == hi  # numpy.histogram widens a degenerate range by ±0.5
+    lo[same] -= 0.5
+    hi[same] += 0.5
 
-    x_edges = np.stack([np.linspace(r.d_min, r.d_max, PLOT_SIZE + 1) for r in covered])
-    y_edges = np.stack([np.linspace(lo, hi, PLOT_SIZE + 1) for lo, hi in y_limits])
-    xb = _bin_index(d[idx], x_edges, range_of)
-    yb = _bin_index(values[idx], y_edges, range_of)
-    ok = (xb >= 0) & (yb >= 0)
+    # 3. All histograms in one bincount.
+    step = (hi - lo) / PLOT_SIZE
+    y_edges = np.arange(PLOT_SIZE + 1)[None, :] * step[:, None] + lo[:, None]  # numpy.linspace, row-wise
+    y_edges[:, -1] = hi
+    yb = _bin_index(vals, y_edges, range_of)
+    ok = yb >= 0
     flat = (range_of[ok] * PLOT_SIZE + xb[ok]) * PLOT_SIZE + yb[ok]
     hist = np.bincount(flat, minlength=n * PLOT_SIZE * PLOT_SIZE).reshape(n, PLOT_SIZE, PLOT_SIZE)
-    counts = np.rot90(hist, k=1, axes=(1, 2)).astype(np.float32)
+    counts = np.ascontiguousarray(np.rot90(hist, k=1, axes=(1, 2)), dtype=np.float32)
 
-    n_in_range = np.diff(starts)
+    reasons = _blank_reasons(hist, covered, data_d_min)
+    completeness = np.full(n, np.nan)
+    for k, reason in enumerate(reasons):
+        if reason is not None and k not in partial:
+            completeness[k] = _relative_completeness(d, covered[k], int(n_in_range[k]), data_d_min)
     return RangePlots(
         kind=obs.kind,
         ranges=covered,
-        counts=np.ascontiguousarray(counts),
-        y_limits=np.array([[float(a), float(b)] for a, b in y_limits]),
+        counts=counts,
+        y_limits=np.column_stack([lo, hi]),
         n_in_range=n_in_range,
-        relative_completeness=_relative_completeness(obs, covered, n_in_range),
-        blank_reason=tuple(_blank_reason(c, r, data_d_min) for c, r in zip(hist, covered)),
+        relative_completeness=completeness,
+        blank_reason=reasons,
     )
 
 
@@ -129,70 +137,117 @@ def standardise(counts: np.ndarray) -> np.ndarray:
     return ((c - mean) / std).astype(np.float32)
 
 
-def _outer_edges(lo, hi):
-    """numpy.histogram's handling of a degenerate range (identical limits)."""
-    if lo == hi:
-        return lo - 0.5, hi + 0.5
-    return lo, hi
+@dataclass(frozen=True)
+class _Tables:
+    """Static data for a set of covered ranges: candidate lookup on d and the x edges."""
+
+    candidate: np.ndarray  # bool per TABLE_STEP cell of d: the cell may hold a reflection of a range
+    all_x_edges: np.ndarray  # numpy.linspace(d_min, d_max, 81) of every range, concatenated increasing
+
+
+@lru_cache(maxsize=64)
+def _tables(covered: tuple[IceRange, ...]) -> _Tables:
+    top = max(r.d_max for r in covered)
+    candidate = np.zeros(int(top / TABLE_STEP) + 3, bool)
+    for r in covered:  # one cell of margin on each side absorbs float32 rounding of d / TABLE_STEP
+        candidate[max(int(r.d_min / TABLE_STEP) - 1, 0) : int(r.d_max / TABLE_STEP) + 2] = True
+    all_x_edges = np.concatenate([np.linspace(r.d_min, r.d_max, PLOT_SIZE + 1) for r in reversed(covered)])
+    return _Tables(candidate, all_x_edges)
+
+
+def _sort_by_range_then_value(range_of: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort float32 values by (range, value) with one sort of uint64 keys (no argsort)."""
+    bits = np.ascontiguousarray(vals, dtype=np.float32).view(np.uint32)
+    negative = bits >> np.uint32(31) == 1
+    sortable = np.where(negative, ~bits, bits | np.uint32(0x80000000))  # IEEE order as unsigned ints
+    keys = np.sort((range_of.astype(np.uint64) << np.uint64(32)) | sortable.astype(np.uint64))
+    low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    restored = np.where(low >> np.uint32(31) == 1, low & np.uint32(0x7FFFFFFF), ~low)
+    return (keys >> np.uint64(32)).astype(np.intp), restored.view(np.float32)
+
+
+def _grouped_percentiles(sorted_vals: np.ndarray, starts: np.ndarray, q: tuple[float, float]):
+    """numpy.percentile (linear method) of each group of ``sorted_vals`` (sorted within groups).
+
+    Reproduces numpy's arithmetic exactly (float32 differences, float64 interpolation weights), so the
+    limits — and hence the histograms — equal the published ones. Empty groups give NaN.
+    """
+    count = np.diff(starts)
+    out = []
+    for quantile in q:
+        virtual = (count - 1) * (np.float64(quantile) / 100.0)
+        prev = np.floor(virtual)
+        above = virtual >= count - 1
+        gamma = np.where(above, virtual + 1.0, virtual - prev)  # numpy: previous index becomes -1
+        prev_i = np.where(above, count - 1, prev).astype(np.intp)
+        next_i = np.where(above, count - 1, prev + 1).astype(np.intp)
+        safe = count > 0
+        a = np.where(safe, sorted_vals[np.where(safe, starts[:-1] + prev_i, 0)], np.nan).astype(sorted_vals.dtype)
+        b = np.where(safe, sorted_vals[np.where(safe, starts[:-1] + next_i, 0)], np.nan).astype(sorted_vals.dtype)
+        diff = b - a
+        res = np.add(a, diff * gamma)
+        res = np.where(gamma >= 0.5, b - diff * (1 - gamma), res)
+        out.append(res.astype(np.float64))
+    return out[0], out[1]
 
 
 def _bin_index(sample: np.ndarray, edges: np.ndarray, row: np.ndarray) -> np.ndarray:
     """0-based bin of each sample in its own row of ``edges``, −1 outside; numpy.histogramdd rules.
 
-    Equivalent to ``searchsorted(edges[row], sample, side='right')`` with the last edge inclusive,
-    computed for all rows at once: an arithmetic first guess corrected against the real edges.
+    Equivalent to ``searchsorted(edges[row], sample, side='right') - 1`` with the last edge inclusive,
+    for all rows at once: an arithmetic first guess corrected against the real edges.
     """
     nb = edges.shape[1] - 1
-    first, last = edges[row, 0], edges[row, -1]
-    s = sample.astype(np.result_type(sample.dtype, edges.dtype))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        guess = np.floor((s - first) / (last - first) * nb)
-    k = np.clip(np.nan_to_num(guess, nan=-1), -1, nb).astype(np.intp) + 1  # number of edges <= s
-    for _ in range(2):
-        k = np.where((k > 0) & (edges[row, np.maximum(k - 1, 0)] > s), k - 1, k)
-        k = np.where((k <= nb) & (edges[row, np.minimum(k, nb)] <= s), k + 1, k)
-    k = np.where(s == last, k - 1, k)  # last edge inclusive
-    b = k - 1
-    return np.where((b >= 0) & (b < nb) & ~np.isnan(s), b, -1)
+    flat = edges.ravel()
+    base = row * (nb + 1)
+    first, last = flat[base], flat[base + nb]
+    s = sample.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        guess = np.floor((s - first) * (nb / (last - first)))
+    b = np.clip(np.nan_to_num(guess, nan=0.0), 0, nb - 1).astype(np.intp)
+    b -= s < flat[base + b]  # guess one too high
+    b += s >= flat[base + b + 1]  # guess one too low
+    b = np.where(s == last, nb - 1, b)  # the last edge is inclusive
+    return np.where((s >= first) & (s <= last), b, -1)
 
 
-def _blank_reason(hist: np.ndarray, r: IceRange, data_d_min: float) -> str | None:
-    """Why a plot is nonpredictable (a 10-column window nearly empty), or None."""
-    per_column = hist.sum(axis=1)  # hist is (x = d bins, y); columns of the rotated plot
-    cells = WINDOW_COLUMNS * PLOT_SIZE
-    for start in range(0, PLOT_SIZE - WINDOW_COLUMNS + 1, WINDOW_STEP):
-        if per_column[start : start + WINDOW_COLUMNS].sum() <= BLANK_WINDOW_MEAN * cells:
+def _blank_reasons(hist: np.ndarray, covered: tuple[IceRange, ...], data_d_min: float) -> tuple[str | None, ...]:
+    """Why each plot is nonpredictable (some 10-column window nearly empty), or None."""
+    per_column = hist.sum(axis=2)  # hist is (range, x = d bins, y); columns of the rotated plot
+    cum = np.concatenate([np.zeros((len(covered), 1), per_column.dtype), np.cumsum(per_column, axis=1)], axis=1)
+    starts = np.arange(0, PLOT_SIZE - WINDOW_COLUMNS + 1, WINDOW_STEP)
+    windows = cum[:, starts + WINDOW_COLUMNS] - cum[:, starts]
+    blank = windows <= BLANK_WINDOW_MEAN * WINDOW_COLUMNS * PLOT_SIZE
+    reasons: list[str | None] = []
+    for k, r in enumerate(covered):
+        if not blank[k].any():
+            reasons.append(None)
+        elif r.partially_covered_by(data_d_min):
+            reasons.append(f"range only partly covered: data end at {data_d_min:.3f} Å")
+        else:
+            first = starts[np.argmax(blank[k])]
             width = (r.d_max - r.d_min) / PLOT_SIZE
-            lo, hi = r.d_min + start * width, r.d_min + (start + WINDOW_COLUMNS) * width
-            if r.partially_covered_by(data_d_min):
-                return f"range only partly covered: data end at {data_d_min:.3f} Å"
-            return f"blank plot: d {lo:.3f}–{hi:.3f} Å holds almost no reflections"
-    return None
+            a, b = r.d_min + first * width, r.d_min + (first + WINDOW_COLUMNS) * width
+            reasons.append(f"blank plot: d {a:.3f}–{b:.3f} Å holds almost no reflections")
+    return tuple(reasons)
 
 
-def _relative_completeness(obs: Observable, covered: tuple[IceRange, ...], n_in_range: np.ndarray) -> np.ndarray:
-    """Reflections per reciprocal volume in each range relative to its two neighbouring shells.
+def _relative_completeness(d: np.ndarray, r: IceRange, n_inside: int, data_d_min: float) -> float:
+    """Reflections per reciprocal volume in a range relative to its two neighbouring shells.
 
     Merged data fill reciprocal space uniformly, so the count per unit of 1/d³ is flat; ice rings cut
-    out during integration show up as a density far below the shells on either side. The
-    neighbours are shells as wide (in 1/d³) as the range itself, clipped to the data's limits.
+    out during integration show up as a density far below the shells on either side. The neighbours
+    are shells as wide (in 1/d³) as the range itself, clipped to the data's limits.
     """
-    sd = obs.sorted_d
-    d_lo_data, d_hi_data = float(sd[0]), float(sd[-1])
-    out = np.ones(len(covered))
-    for k, r in enumerate(covered):
-        a, b = 1.0 / r.d_max**3, 1.0 / min(r.d_min, d_hi_data) ** 3
-        b_in = 1.0 / max(r.d_min, d_lo_data) ** 3
-        vol_in = b_in - a
-        width = b - a
-        below = (max(a - width, 1.0 / d_hi_data**3), a)
-        above = (b_in, min(b_in + width, 1.0 / d_lo_data**3))
-        counts, vols = 0, 0.0
-        for lo3, hi3 in (below, above):
-            if hi3 > lo3:
-                d_hi, d_lo = lo3 ** (-1 / 3), hi3 ** (-1 / 3)
-                counts += np.searchsorted(sd, d_hi, "right") - np.searchsorted(sd, d_lo, "left")
-                vols += hi3 - lo3
-        if vols > 0 and counts > 0 and vol_in > 0:
-            out[k] = (n_in_range[k] / vol_in) / (counts / vols)
-    return out
+    d_max_data = float(d.max())
+    a, b = 1.0 / r.d_max**3, 1.0 / r.d_min**3
+    width = b - a
+    shells = [(max(a - width, 1.0 / d_max_data**3), a), (b, min(b + width, 1.0 / data_d_min**3))]
+    count, volume = 0, 0.0
+    for lo3, hi3 in shells:
+        if hi3 > lo3:
+            count += int(np.count_nonzero((d > hi3 ** (-1 / 3)) & (d < lo3 ** (-1 / 3))))
+            volume += hi3 - lo3
+    if count == 0 or volume <= 0:
+        return float("nan")
+    return (n_inside / width) / (count / volume)

@@ -1,0 +1,152 @@
+"""Per-stage times and peak memory of the Helcaraxe pipeline, with baselines measured in the same run.
+
+    python benchmarks/pipeline.py [--shared ../shared] [--sizes 10000,100000,1000000] [--repeat 5]
+
+Stages: read (gemmi → Reflections), plots (all covered ranges of one observable), network (all plots of
+one observable in one batch), figures (one PNG per observable). Baselines:
+- plots: the straightforward implementation — per range a boolean mask over all reflections for the
+  percentiles and one ``numpy.histogram2d`` over all reflections;
+- network: the published networks through TFLite (``--published DIR``; skipped if absent), against the
+  networks shipped in resources/ (if any);
+- memory: peak RSS of a ``helcaraxe check`` subprocess (figures included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from auspex_helcaraxe.ice_ranges import ice_ranges
+from auspex_helcaraxe.network import load_networks
+from auspex_helcaraxe.plots import make_plots
+from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.simulate import simulate_dataset, write_mtz
+
+
+def timed(fn, repeat: int) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def baseline_plots(obs) -> np.ndarray:
+    """Straightforward: per range, masks and histogram2d over all reflections."""
+    out = []
+    for r in ice_ranges():
+        if not r.covered_by(obs.d_min):
+            continue
+        sel = (obs.d >= r.d_min) & (obs.d <= r.d_max)
+        subset = obs.values[sel]
+        lim = np.percentile(subset, [0.5, 95]) if subset.size else (0, np.percentile(obs.values, 90))
+        h, _, _ = np.histogram2d(obs.d, obs.values, bins=80, range=[[r.d_min, r.d_max], list(lim)])
+        out.append(np.rot90(h))
+    return np.array(out)
+
+
+def simulated_files(sizes: list[int], directory: Path) -> list[Path]:
+    paths = []
+    for n in sizes:
+        # A cell big enough that the reflections down to 1.2 Å number about n (capped by the simulator).
+        ds = simulate_dataset(n, d_min=1.2, max_reflections=n, name=f"sim{n}",
+                              space_group="P 21 21 21", cell=_cell_for(n, 1.2), ice={"probability": 1.0})
+        paths.append(write_mtz(ds, directory / f"sim_{n}.mtz"))
+    return paths
+
+
+def _cell_for(n: int, d_min: float) -> tuple[float, ...]:
+    # Unique reflections in P212121 ≈ (4π/3) V / d³ / 8 (point group 222, Friedel): solve for a cubic-ish cell.
+    volume = n * 8 * d_min**3 / (4 * np.pi / 3) * 1.05
+    a = volume ** (1 / 3)
+    return (a * 0.9, a, a * 1.1, 90.0, 90.0, 90.0)
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(args, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(after, before) / 1024.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    published = args.shared / "reference" / "published"
+    real_dir = args.shared / "data" / "real"
+
+    ours = load_networks()
+    theirs = load_networks(published) if published.is_dir() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = simulated_files([int(s) for s in args.sizes.split(",")], Path(tmp))
+        if real_dir.is_dir():
+            files += sorted(p for p in real_dir.glob("*/*") if p.suffix in (".mtz", ".cif", ".ent")
+                            and "unmerged" not in str(p))
+        print(f"{'data set':<40} {'refl':>8} {'read ms':>8} {'plots ms':>9} {'base ms':>8} {'speedup':>8} "
+              f"{'net ms':>7} {'pub ms':>7} {'n plots':>7}")
+        rows = []
+        for path in files:
+            try:
+                refl = read(path)
+            except Exception as exc:  # noqa: BLE001 - benchmarks report and go on
+                print(f"{path.name:<40} skipped: {exc}")
+                continue
+            t_read = timed(lambda: read(path), args.repeat)
+            for kind, obs in refl.observables.items():
+                if obs.d_min > ice_ranges()[0].d_max:
+                    continue
+                t_plots = timed(lambda: make_plots(obs), args.repeat)
+                t_base = timed(lambda: baseline_plots(obs), max(1, args.repeat // 2))
+                plots = make_plots(obs)
+                inputs = plots.inputs
+                t_net = timed(lambda: ours[kind].predict(inputs), args.repeat) if kind in ours else float("nan")
+                t_pub = timed(lambda: theirs[kind].predict(inputs), args.repeat) if kind in theirs else float("nan")
+                rows.append((len(obs), t_read, t_plots, t_base, t_net, t_pub, len(plots.ranges)))
+                print(f"{path.name + ' ' + kind:<40} {len(obs):>8} {t_read * 1e3:>8.2f} {t_plots * 1e3:>9.2f} "
+                      f"{t_base * 1e3:>8.2f} {t_base / t_plots:>7.0f}x {t_net * 1e3:>7.2f} {t_pub * 1e3:>7.2f} "
+                      f"{len(plots.ranges):>7}")
+        biggest = files[min(1, len(files) - 1)]
+        from auspex_helcaraxe.host import Host
+        from auspex_helcaraxe.figures import draw_resolution_plots
+
+        host = Host()
+        analysis = host.analyse(read(biggest))
+        t_fig = timed(lambda: draw_resolution_plots(analysis, host, Path(tmp) / "fig"), 1)
+        print(f"\nfigures ({biggest.name}, both observables): {t_fig * 1e3:.0f} ms")
+        exe = Path(sys.executable).with_name("helcaraxe")
+        for path in files[:3]:
+            mb = peak_rss_mb([str(exe), "check", str(path), "--out", str(Path(tmp) / "rss")])
+            print(f"peak RSS of 'helcaraxe check {path.name} --out DIR': {mb:.0f} MB")
+    if rows:
+        a = np.array(rows, dtype=float)
+        speed = a[:, 3] / a[:, 2]
+        print(f"\nplot step speed-up over the per-range histogram2d baseline: median {np.median(speed):.0f}x, "
+              f"min {speed.min():.0f}x over {len(rows)} observables")
+        ok = np.isfinite(a[:, 4]) & np.isfinite(a[:, 5])
+        if ok.any():
+            ratio = a[ok, 5] / a[ok, 4]
+            print(f"network: ours vs published (TFLite, same batches): median {np.median(ratio):.1f}x faster "
+                  f"({np.median(a[ok, 4] / a[ok, 6]) * 1e3:.2f} vs {np.median(a[ok, 5] / a[ok, 6]) * 1e3:.2f} ms per plot)")
+        elif np.isfinite(a[:, 5]).any():
+            pub = a[np.isfinite(a[:, 5])]
+            print(f"network: published TFLite {np.median(pub[:, 5] / pub[:, 6]) * 1e3:.2f} ms per plot "
+                  "(no network of ours installed)")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    main()
