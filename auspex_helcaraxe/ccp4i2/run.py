@@ -49,12 +49,29 @@ def run_i2run(args: Sequence[str]) -> tuple[str | None, int]:
         args += ["--project_name", TASK_NAME]
     runner = CCP4i2RunnerDjango(the_args=args, parser=argparse.ArgumentParser(prog="helcaraxe-i2run"))
     runner.parseArgs()
-    try:
-        job_id, code = runner.execute()
-    except (ValueError, FileNotFoundError) as exc:  # raised while configuring the job
-        print(f"helcaraxe: {exc}", file=sys.stderr)
-        return getattr(runner, "jobId", None), 2
+    job_id, code = runner.execute()
+    if code != 0:
+        _fail_refused_job(runner, job_id)
     return job_id, code
+
+
+def _fail_refused_job(runner, job_id: str | None) -> None:
+    """i2run refuses to start a job whose input check fails (e.g. a missing file) and leaves it
+    Pending; record it as FAILED with the check's errors in ``diagnostic.xml``, as a failed run is."""
+    from asgiref.sync import async_to_sync
+    from ccp4i2.db import models
+    from ccp4i2.lib.async_run_job import write_diagnostic_xml
+
+    if job_id is None:
+        return
+    job = models.Job.objects.get(uuid=job_id)
+    if job.status != models.Job.Status.PENDING:
+        return
+    plugin = runner.getPlugin(arguments_parsed=True)
+    plugin.errorReport.extend(plugin.checkInputData())
+    async_to_sync(write_diagnostic_xml)(plugin, job.directory)
+    job.status = models.Job.Status.FAILED
+    job.save(update_fields=["status"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from ccp4i2.core.CCP4ErrorHandling import SEVERITY_ERROR, CErrorReport
 from ccp4i2.core.CCP4PluginScript import CPluginScript
 
 from ..errors import InputError
+from ..network import NetworkError
 from ..reflections import Reflections, read
 from ..results import AnalysisOptions
 from . import TASK_NAME
@@ -35,7 +36,7 @@ class Helcaraxe(CPluginScript):
     TASKVERSION = 1
     ERROR_CODES = {
         201: {"description": "The observed data cannot be analysed"},
-        202: {"description": "The Helcaraxe networks directory does not exist"},
+        202: {"description": "The Helcaraxe networks cannot be used"},
         203: {"description": "Unexpected error while analysing the data"},
     }
 
@@ -76,6 +77,8 @@ class Helcaraxe(CPluginScript):
             self.analysis = host.analyse(self.reflections, detectors=detectors, options=options)
             self.figures = draw_figures(self.analysis, host, self.workDirectory, d_limit)
             write_program_xml(self.analysis, self.makeFileName("PROGRAMXML"), [p.name for p in self.figures])
+        except NetworkError as exc:
+            return self._fail(202, str(exc))
         except InputError as exc:
             return self._fail(201, str(exc))
         except Exception as exc:  # a bug, not bad input: keep the job readable, log the traceback
@@ -154,14 +157,21 @@ def draw_figures(analysis, host, out_dir: str | os.PathLike, d_limit: float | No
     paths = []
     for kind in analysis.reflections.observables:
         fig = figure_for(analysis, host, kind)
-        ax = fig.axes[0]
-        low, high = ax.get_xlim()
-        ax.set_xlim(low, min(high, 1.0 / d_limit**2))
+        limit_resolution(fig, d_limit)
         path = Path(out_dir) / f"{FIGURE_STEM}_{kind}.png"
         fig.savefig(path, dpi=130)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def limit_resolution(fig, d_limit: float) -> None:
+    """End the main panel's resolution axis (linear in 1/d²) at ``d_limit`` Å when the data go further."""
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    cut = 1.0 / d_limit**2
+    if low < cut < high:
+        ax.set_xlim(low, cut)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -40,7 +40,7 @@ class HelcaraxeReport(Report):
             for message in obs.findall("Message"):
                 fold.addText(text=message.text or "")
             covered = [r for r in obs.findall("Range") if _text(r, "Status") != "not covered"]
-            table = fold.addTable(select="Range", xmlnode=obs)
+            table = fold.addTable()
             columns = (
                 ("Range", "Index"), ("d max (Å)", "DMax"), ("d min (Å)", "DMin"), ("Status", "Status"),
                 ("P(ice)", "Probability"), ("Icefinder score", "IcefinderScore"), ("Ice", "Flagged"),
@@ -49,6 +49,8 @@ class HelcaraxeReport(Report):
                 values = [_text(r, tag) or "-" for r in covered]
                 if tag == "Flagged":
                     values = ["yes" if v == "true" else "" for v in values]
+                elif tag in ("Probability", "IcefinderScore"):
+                    values = [_rounded(v) for v in values]
                 table.addData(title=title, data=values)
         self._figures(parent, root)
 
@@ -73,6 +75,13 @@ def verdict_sentence(root) -> str:
     if _text(verdict, "Iced") == "true":
         return f"Ice rings flagged in range(s) {_text(verdict, 'Ranges').replace(',', ', ')} (decided by {decided})."
     return f"No ice rings flagged (decided by {decided})." if decided else "No ice rings flagged."
+
+
+def _rounded(value: str) -> str:
+    try:
+        return f"{float(value):.3f}"
+    except ValueError:
+        return value
 
 
 def _text(node, tag: str) -> str:
