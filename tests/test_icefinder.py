@@ -276,15 +276,19 @@ def test_detector_reports_data_it_cannot_score():
 
 
 def test_no_bins_status_for_a_covered_range_without_ice_bins():
-    d, values, _ = wilson(5, d_min=2.26)  # reaches into range 5 (2.29–2.21 Å) by a few reflections
+    """Data ending just inside range 5: covered, but the last bin's mean 1/d² lies below the range."""
+    r = ice_ranges()[RING - 1]
+    last_bin_edge = 1 / 0.436  # Å; bin 435 of 1/d ends here, below the range's 1/d² = 0.19
+    assert last_bin_edge < r.d_max
+    d, values, _ = wilson(5, d_min=(last_bin_edge + r.d_max) / 2)
     refl = as_reflections(observable(d, values))
     (result,) = plugin.IcefinderDetector().detect(refl, AnalysisOptions())
     ring = result.range(RING)
-    assert ring.status in (NO_BINS, SCORED)
-    assert result.range(6).status == NOT_COVERED
-    for r in result.ranges:
-        if r.status == NO_BINS:
-            assert r.value is None and not r.flagged and r.reason
+    assert r.covered_by(refl.d_min)
+    assert ring.status == NO_BINS and ring.value is None and not ring.flagged and ring.reason
+    assert ring.details == {"n_bins": 0, "n_flagged_bins": 0}
+    assert [x.status for x in result.ranges[:4]] == [SCORED] * 4
+    assert result.range(RING + 1).status == NOT_COVERED
 
 
 def _axes():
