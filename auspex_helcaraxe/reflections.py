@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -52,20 +51,6 @@ class Observable:
     def d_min(self) -> float:
         """Highest resolution (smallest d, Å) of the kept observations."""
         return float(self.d.min()) if self.d.size else float("inf")
-
-    @cached_property
-    def order_by_d(self) -> np.ndarray:
-        """Indices sorting the observations by increasing d (computed once, shared by detectors)."""
-        order = np.argsort(self.d, kind="stable")
-        order.flags.writeable = False
-        return order
-
-    @cached_property
-    def sorted_d(self) -> np.ndarray:
-        """``d`` sorted increasingly (computed once)."""
-        s = self.d[self.order_by_d]
-        s.flags.writeable = False
-        return s
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from auspex_helcaraxe.results import NOT_COVERED, SCORED, DetectorResult, RangeR
 
 
 class MeanJumpDetector:
-    """Flags a range when the mean observation inside it exceeds twice the mean just outside."""
+    """Flags a range when the mean observation inside it exceeds 1.4 times the mean just outside."""
 
     name = "meanjump"
     description = "toy detector: mean inside a range vs the shells next to it"
@@ -28,7 +28,7 @@ class MeanJumpDetector:
                 near = obs.values[((obs.d > r.d_max) & (obs.d < r.d_max + width))
                                   | ((obs.d < r.d_min) & (obs.d > r.d_min - width))]
                 ratio = float(inside.mean() / near.mean()) if inside.size and near.size else 1.0
-                rows.append(RangeResult(r.index, r.d_max, r.d_min, SCORED, ratio, ratio > 2.0))
+                rows.append(RangeResult(r.index, r.d_max, r.d_min, SCORED, ratio, ratio > 1.4))
             out.append(DetectorResult(self.name, kind, tuple(rows)))
         return out
 
