@@ -104,7 +104,10 @@ def score(
     # 1. Bins (float32 like the published code), sorted stably so each bin keeps file order.
     bin_numbers = np.floor((np.float32(1.0) / d) / np.float32(BIN_WIDTH)).astype(np.int64)
     order = np.argsort(bin_numbers, kind="stable")
-    bins, starts, count = np.unique(bin_numbers[order], return_index=True, return_counts=True)
+    sorted_bins = bin_numbers[order]
+    starts = np.flatnonzero(np.r_[True, sorted_bins[1:] != sorted_bins[:-1]])
+    bins = sorted_bins[starts]
+    count = np.diff(np.r_[starts, sorted_bins.size])
     inv_d2 = (np.float32(1.0) / d**2)[order]
     mean_inv_d2 = (_segment_sums(inv_d2, starts, count) / count).astype(np.float32)
     obs = values[order]
@@ -254,22 +257,31 @@ def _segment_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
 
 
 def _leaf_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """numpy's pairwise sum of segments of at most 128 elements (zeros pad inactive lanes exactly)."""
-    dtype = values.dtype
-    zero = dtype.type(0)
-    last = values.size - 1
+    """numpy's pairwise sum of segments of at most 128 elements.
+
+    Each segment is scattered into a zero-padded row: its first ``n - n % 8`` elements (n ≥ 8) go
+    to 8 lanes summed block by block, the rest is added one by one. Adding the padding zeros is
+    exact, so one vectorised pass serves segments of every length.
+    """
+    size = starts.size
     blocked = np.where(lengths >= 8, lengths - lengths % 8, 0)
-    lanes = np.zeros((starts.size, 8), dtype=dtype)
-    lane = np.arange(8)
-    for block in range(int(blocked.max(initial=0)) // 8):
-        active = (block * 8 < blocked)[:, None]
-        idx = np.minimum(starts[:, None] + block * 8 + lane, last)
-        lanes = lanes + np.where(active, values[idx], zero)
+    n_blocks = int(blocked.max(initial=0)) // 8
+    n_extra = int((lengths - blocked).max(initial=0))
+    row = np.repeat(np.arange(size), lengths)
+    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    taken = values[np.repeat(starts, lengths) + pos]
+    in_blocks = pos < blocked[row]
+    blocks = np.zeros((size, max(n_blocks, 1) * 8), dtype=values.dtype)
+    blocks[row[in_blocks], pos[in_blocks]] = taken[in_blocks]
+    extra = np.zeros((size, max(n_extra, 1)), dtype=values.dtype)
+    rest = ~in_blocks
+    extra[row[rest], pos[rest] - blocked[row[rest]]] = taken[rest]
+    lanes = blocks[:, :8].copy()
+    for block in range(1, n_blocks):
+        lanes += blocks[:, 8 * block : 8 * block + 8]
     total = ((lanes[:, 0] + lanes[:, 1]) + (lanes[:, 2] + lanes[:, 3])) + (
         (lanes[:, 4] + lanes[:, 5]) + (lanes[:, 6] + lanes[:, 7])
     )
-    for extra in range(int((lengths - blocked).max(initial=0))):
-        pos = blocked + extra
-        active = pos < lengths
-        total = total + np.where(active, values[np.minimum(starts + pos, last)], zero)
+    for k in range(n_extra):
+        total += extra[:, k]
     return total
