@@ -75,7 +75,7 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
                 "icefinder_flagged": bool(i.flagged) if i is not None else None,
                 "reason": (h.reason if h is not None else None),
                 "n_reflections": (h.details.get("n_reflections") if h is not None else None),
-                "relative_completeness": (h.details.get("relative_completeness") if h is not None else None),
+                "relative_completeness": _num(h.details.get("relative_completeness")) if h is not None else None,
             })
         entry: dict[str, Any] = {
             "columns": list(obs.columns),
