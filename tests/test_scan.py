@@ -383,3 +383,27 @@ def test_bad_settings_raise_before_scanning(tmp_path, survey):
     not_a_db.write_text("plain text, not SQLite " * 100)
     with pytest.raises(InputError, match="results store"):
         run_scan([survey], not_a_db, progress=False)
+
+
+def test_scan_command_scans_exports_and_summarises(tmp_path, survey, capsys):
+    pytest.importorskip("pyarrow")
+    from argparse import Namespace
+
+    from auspex_helcaraxe.errors import InputError
+    from auspex_helcaraxe.scan.command import scan_command
+
+    db = tmp_path / "scan.db"
+    args = Namespace(paths=[str(survey)], db=db, workers=0, dask_scheduler=None, ice_detector="icefinder",
+                     retry_failed=False, parquet=tmp_path / "pq", summary=tmp_path / "figs", metadata=None,
+                     no_progress=True)
+    assert scan_command(args, AnalysisOptions()) == 0
+    out = capsys.readouterr().out
+    assert f"{GOOD + CORRUPT} data sets: {GOOD} analysed, {CORRUPT} failed" in out
+    assert "truncated.mtz" in out and "notes.mtz" in out
+    assert (tmp_path / "pq" / "ranges.parquet").exists() and (tmp_path / "figs" / "ranges_hit.png").exists()
+    # Without paths: export and summary of an existing store only.
+    again = Namespace(**{**vars(args), "paths": [], "parquet": None, "summary": tmp_path / "figs2"})
+    assert scan_command(again, AnalysisOptions()) == 0
+    assert (tmp_path / "figs2" / "fraction_iced.png").exists()
+    with pytest.raises(InputError, match="no such results store"):
+        scan_command(Namespace(**{**vars(again), "db": tmp_path / "none.db"}), AnalysisOptions())

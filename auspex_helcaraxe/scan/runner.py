@@ -18,7 +18,11 @@ from ..errors import InputError
 from ..results import AnalysisOptions
 from .discovery import discover
 from .store import ScanConfig, Store
-from .worker import Job, analyse_file, failed_record, get_host, init_worker, one_line
+from .worker import Job, analyse_file, failed_record, get_host, init_pool_worker, init_worker, one_line, ping
+
+class WorkerStartError(RuntimeError):
+    """The worker processes die before they can analyse anything (not the fault of a data set)."""
+
 
 CRASH_REASON = "the worker process died while analysing this file (crash in native code, or killed)"
 
@@ -111,7 +115,15 @@ def _run_pool(files: list[str], job: Job, workers: int) -> Iterator[dict[str, An
     suspects: deque[str] = deque()
     window = 2 * workers
     while pending or suspects:
-        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(job,))
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_pool_worker, initargs=(job,))
+        try:
+            pool.submit(ping).result()
+        except BrokenProcessPool:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise WorkerStartError(
+                "the scan's worker processes die on start-up (a script calling run_scan with workers > 0 needs "
+                "an `if __name__ == '__main__':` guard; workers=0 runs in this process)"
+            ) from None
         in_flight: dict[Any, str] = {}
         isolated: str | None = None  # a suspect running alone
         lost: list[str] = []
@@ -140,8 +152,8 @@ def _run_pool(files: list[str], job: Job, workers: int) -> Iterator[dict[str, An
                 if lost:
                     lost.extend(in_flight.values())
                     break
-        finally:
-            pool.shutdown(wait=not lost, cancel_futures=True)
+        finally:  # on Ctrl-C or an error too: queued data sets are dropped, running ones finish
+            pool.shutdown(wait=False, cancel_futures=True)
         if lost and lost == [isolated]:
             yield failed_record(isolated, CRASH_REASON)
         else:

@@ -49,6 +49,20 @@ def init_worker(job: Job) -> None:
         load_networks(job.options.networks)
 
 
+def ping() -> int:
+    """A no-op task: proves that a worker process started and initialised."""
+    return os.getpid()
+
+
+def init_pool_worker(job: Job) -> None:
+    """Process-pool initializer: ignore Ctrl-C (the parent handles it and stops the pool), then
+    :func:`init_worker`."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(job)
+
+
 def file_sha256(path: str) -> tuple[str, int, int]:
     """(sha256 of the content, size, mtime_ns) of ``path``; InputError when it cannot be read."""
     try:
