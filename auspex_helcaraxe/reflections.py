@@ -138,6 +138,8 @@ def _read_as_mtz(path: str, block: str | int | None):
                 raise InputError(f"{path}: corrupt MTZ file (data do not match the header)")
             return mtz
         if head.lstrip().startswith(b"!FORMAT=XDS_ASCII") or head.startswith(b"!OUTPUT_FILE=XDS_ASCII"):
+            if b"MERGE=FALSE" in head:
+                raise InputError(f"{path}: unmerged XDS_ASCII data; Helcaraxe needs merged intensities")
             xds = gemmi.read_xds_ascii(path)
             return xds.to_mtz()
         if b"data_" in head or b"_refln." in head or b"loop_" in head:

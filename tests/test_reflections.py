@@ -120,6 +120,26 @@ def test_gzipped_mmcif_and_blocks(tmp_path, real_data):
     assert read(src, block=0).observables["I"].columns == a.observables["I"].columns
 
 
+def test_xds_ascii_merged_and_unmerged(tmp_path):
+    rng = np.random.default_rng(5)
+    hkl = gemmi.make_miller_array(gemmi.UnitCell(40, 50, 60, 90, 90, 90), gemmi.SpaceGroup("P 21 21 21"), 2.0, 30)
+    i = rng.exponential(100, len(hkl))
+    header = ("!FORMAT=XDS_ASCII    MERGE={merge}    FRIEDEL'S_LAW=TRUE\n!SPACE_GROUP_NUMBER=   19\n"
+              "!UNIT_CELL_CONSTANTS=    40.000    50.000    60.000  90.000  90.000  90.000\n"
+              "!NUMBER_OF_ITEMS_IN_EACH_DATA_RECORD=5\n!ITEM_H=1\n!ITEM_K=2\n!ITEM_L=3\n!ITEM_IOBS=4\n"
+              "!ITEM_SIGMA(IOBS)=5\n!END_OF_HEADER\n")
+    body = "".join(f"{h:6d}{k:6d}{l:6d} {v:10.3E} {5.0:10.3E}\n" for (h, k, l), v in zip(hkl, i)) + "!END_OF_DATA\n"
+    merged = tmp_path / "XDS_ASCII.HKL"
+    merged.write_text(header.format(merge="TRUE") + body)
+    obs = read(merged).observables["I"]
+    assert len(obs) == len(hkl) and obs.columns == ("IMEAN", "SIGIMEAN")
+    np.testing.assert_allclose(obs.values, i, rtol=1e-3)
+    unmerged = tmp_path / "INTEGRATE.HKL"
+    unmerged.write_text(header.format(merge="FALSE") + body)
+    with pytest.raises(InputError, match="unmerged"):
+        read(unmerged)
+
+
 def test_real_unmerged_files_are_refused(shared_dir):
     for path in (shared_dir / "data" / "real" / "unmerged").glob("*.mtz"):
         with pytest.raises(InputError, match="unmerged"):
