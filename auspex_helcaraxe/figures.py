@@ -4,6 +4,7 @@ Helcaraxe plots of the ranges that matter. matplotlib is imported only here."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,7 @@ def draw_resolution_plots(
         raise ValueError(f"figure format must be one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem or analysis.reflections.name
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", stem or analysis.reflections.name)
     paths = []
     for kind, obs in analysis.reflections.observables.items():
         fig = figure_for(analysis, host, kind, explain=explain)
