@@ -274,6 +274,17 @@ def test_ccp4i2_missing_file_fails_readably(ccp4i2_home, tmp_path):
     assert_failed_readably(job, "does not exist", "missing.mtz")
 
 
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--THRESHOLD", "1.5", "above maximum 1.0"),  # refused by i2run while configuring
+    ("--DETECTORS", "both,foo", "not in allowed values"),  # refused by the job's validity check
+])
+def test_ccp4i2_bad_option_fails_readably(ccp4i2_home, tmp_path, option, value, fragment):
+    mtz = write_mtz(tmp_path / "ok.mtz", [("I", "J"), ("SIGI", "Q")])
+    job, code = run_task("bad_option", "--F_SIGF", f"fullPath={mtz}", option, value)
+    assert code == 1
+    assert_failed_readably(job, fragment)
+
+
 def configure_job(project: str, *args: str):
     """Create a job with its input_params.xml as the ccp4i2 API does, without running it."""
     import argparse

@@ -49,27 +49,43 @@ def run_i2run(args: Sequence[str]) -> tuple[str | None, int]:
         args += ["--project_name", TASK_NAME]
     runner = CCP4i2RunnerDjango(the_args=args, parser=argparse.ArgumentParser(prog="helcaraxe-i2run"))
     runner.parseArgs()
-    job_id, code = runner.execute()
+    try:
+        job_id, code = runner.execute()
+    except ValueError as exc:  # ccp4i2 rejected a parameter value while configuring the job
+        print(f"{TASK_NAME}: {exc}", file=sys.stderr)
+        job_id = getattr(runner, "jobId", None)
+        _fail_job(job_id, _error_report(str(exc)))
+        return job_id, 1
     if code != 0:
-        _fail_refused_job(runner, job_id)
+        plugin = runner.getPlugin(arguments_parsed=True)
+        plugin.errorReport.extend(plugin.checkInputData())
+        _fail_job(job_id, plugin.errorReport)
     return job_id, code
 
 
-def _fail_refused_job(runner, job_id: str | None) -> None:
-    """i2run refuses to start a job whose input check fails (e.g. a missing file) and leaves it
-    Pending; record it as FAILED with the check's errors in ``diagnostic.xml``, as a failed run is."""
-    from asgiref.sync import async_to_sync
+def _error_report(details: str):
+    from ccp4i2.core.CCP4ErrorHandling import SEVERITY_ERROR, CErrorReport
+
+    report = CErrorReport()
+    report.append(klass=TASK_NAME, code=0, details=details, name="i2run", severity=SEVERITY_ERROR)
+    return report
+
+
+def _fail_job(job_id: str | None, report) -> None:
+    """i2run leaves a job it refuses to start (a missing file, a rejected value) Pending; record it
+    as FAILED with the reasons in ``diagnostic.xml``, as ccp4i2 does for a failed run."""
+    import xml.etree.ElementTree as ET
+
     from ccp4i2.db import models
-    from ccp4i2.lib.async_run_job import write_diagnostic_xml
 
     if job_id is None:
         return
     job = models.Job.objects.get(uuid=job_id)
     if job.status != models.Job.Status.PENDING:
         return
-    plugin = runner.getPlugin(arguments_parsed=True)
-    plugin.errorReport.extend(plugin.checkInputData())
-    async_to_sync(write_diagnostic_xml)(plugin, job.directory)
+    tree = ET.ElementTree(report.getEtree())
+    ET.indent(tree)
+    tree.write(os.path.join(str(job.directory), "diagnostic.xml"), encoding="utf-8")
     job.status = models.Job.Status.FAILED
     job.save(update_fields=["status"])
 
