@@ -125,4 +125,4 @@ def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult,
             text, style = {NONPREDICTABLE: "n/p", EXCISED: "excised", NO_NETWORK: "–"}[r.status], dict(color="0.5")
         else:
             continue
-        ax.text(mid, 0.985, text, transform=trans, rotation=90, ha="center", va="top", fontsize=7, zorder=5, **style)
+        ax.text(mid, 0.94, text, transform=trans, rotation=90, ha="center", va="top", fontsize=7, zorder=5, **style)
