@@ -9,7 +9,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -101,7 +101,7 @@ def _todo(files: list[str], store: Store, config: str) -> tuple[list[str], int]:
 
 
 def _run_serial(files: list[str], job: Job) -> Iterator[dict[str, Any]]:
-    init_worker(job)
+    init_worker(replace(job, network_threads=None))  # this process's networks are shared: leave them
     for path in files:
         yield analyse_file(path, job)
 
