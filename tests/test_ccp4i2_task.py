@@ -285,6 +285,20 @@ def test_ccp4i2_bad_option_fails_readably(ccp4i2_home, tmp_path, option, value, 
     assert_failed_readably(job, fragment)
 
 
+@pytest.mark.parametrize("case", ["missing directory", "corrupt network"])
+def test_ccp4i2_unusable_networks_fail_readably(ccp4i2_home, tmp_path, case):
+    mtz = write_mtz(tmp_path / "ok.mtz", [("I", "J"), ("SIGI", "Q")])
+    networks = tmp_path / "networks"
+    if case == "corrupt network":
+        networks.mkdir()
+        (networks / "broken_iobs.tflite").write_bytes(b"not a flatbuffer")
+    job, code = run_task("bad_networks", "--F_SIGF", f"fullPath={mtz}", "--NETWORKS", str(networks))
+    assert code == 1
+    assert_failed_readably(job, str(networks))
+    (err,) = errors(job)
+    assert err.findtext("code") == "202"
+
+
 def configure_job(project: str, *args: str):
     """Create a job with its input_params.xml as the ccp4i2 API does, without running it."""
     import argparse

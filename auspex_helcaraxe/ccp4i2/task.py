@@ -48,7 +48,7 @@ class Helcaraxe(CPluginScript):
 
     # -- CPluginScript steps -------------------------------------------------------------------
     def processInputFiles(self) -> int:
-        """Read the observed data (the observable the content flag names) and check the options."""
+        """Read the observed data (checked against its content flag) and check the networks option."""
         obs_file = self.container.inputData.F_SIGF
         try:
             self.reflections = read_observed_data(obs_file.getFullPath(), _content_flag(obs_file))
