@@ -73,17 +73,15 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     tables = _tables(covered)
 
     # 1. Which reflections lie in a range, and in which d column of its plot: a lookup table on d
-    #    preselects candidates in one cheap pass, then one searchsorted against the x edges of all
-    #    ranges (disjoint, so their edges concatenate into one increasing array) decides exactly.
-    cell = np.minimum((d * np.float32(1.0 / TABLE_STEP)).astype(np.int32), tables.candidate.size - 1)
-    idx = np.flatnonzero(tables.candidate[cell])
-    dc = d[idx].astype(np.float64)
-    k = np.searchsorted(tables.all_x_edges, dc, side="right") - 1
-    row, xb = np.divmod(k, PLOT_SIZE + 1)
-    on_last = (xb == PLOT_SIZE) & (dc == tables.all_x_edges[np.maximum(k, 0)])  # last edge is inclusive
-    xb[on_last] = PLOT_SIZE - 1
-    keep = (k >= 0) & (xb < PLOT_SIZE)
-    idx, xb, range_of = idx[keep], xb[keep], (n - 1) - row[keep]  # range_of: position in `covered`
+    #    names the one range a reflection can belong to (ranges are far apart compared with a table
+    #    cell); the exact test d_min <= d <= d_max is part of the column binning.
+    cell = np.minimum((d * np.float32(1.0 / TABLE_STEP)).astype(np.int32), tables.cell_range.size - 1)
+    near = tables.cell_range[cell]
+    idx = np.flatnonzero(near >= 0)
+    range_of = near[idx].astype(np.intp)  # position in `covered`
+    xb = _bin_index(d[idx], tables.x_edges, range_of)
+    inside = xb >= 0
+    idx, xb, range_of = idx[inside], xb[inside], range_of[inside]
     vals = values[idx]
 
     # 2. Per-range percentiles (numpy's linear method, vectorised over ranges) from one sort of
@@ -109,11 +107,12 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     y_edges[:, -1] = hi
     yb = _bin_index(vals, y_edges, range_of)
     ok = yb >= 0
+    per_column = np.bincount(range_of * PLOT_SIZE + xb, minlength=n * PLOT_SIZE).reshape(n, PLOT_SIZE)
     flat = (range_of[ok] * PLOT_SIZE + xb[ok]) * PLOT_SIZE + yb[ok]
     hist = np.bincount(flat, minlength=n * PLOT_SIZE * PLOT_SIZE).reshape(n, PLOT_SIZE, PLOT_SIZE)
     counts = np.ascontiguousarray(np.rot90(hist, k=1, axes=(1, 2)), dtype=np.float32)
 
-    reasons = _blank_reasons(hist, covered, data_d_min)
+    reasons = _blank_reasons(per_column, covered, data_d_min)
     completeness = np.full(n, np.nan)
     for k, reason in enumerate(reasons):
         if reason is not None and k not in partial:
@@ -139,20 +138,20 @@ def standardise(counts: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Tables:
-    """Static data for a set of covered ranges: candidate lookup on d and the x edges."""
+    """Static data for a set of covered ranges: the range lookup table on d and the x edges."""
 
-    candidate: np.ndarray  # bool per TABLE_STEP cell of d: the cell may hold a reflection of a range
-    all_x_edges: np.ndarray  # numpy.linspace(d_min, d_max, 81) of every range, concatenated increasing
+    cell_range: np.ndarray  # int8 per TABLE_STEP cell of d: position of the range near it, or -1
+    x_edges: np.ndarray  # (n, 81) numpy.linspace(d_min, d_max, 81) per range
 
 
 @lru_cache(maxsize=64)
 def _tables(covered: tuple[IceRange, ...]) -> _Tables:
     top = max(r.d_max for r in covered)
-    candidate = np.zeros(int(top / TABLE_STEP) + 3, bool)
-    for r in covered:  # one cell of margin on each side absorbs float32 rounding of d / TABLE_STEP
-        candidate[max(int(r.d_min / TABLE_STEP) - 1, 0) : int(r.d_max / TABLE_STEP) + 2] = True
-    all_x_edges = np.concatenate([np.linspace(r.d_min, r.d_max, PLOT_SIZE + 1) for r in reversed(covered)])
-    return _Tables(candidate, all_x_edges)
+    cell_range = np.full(int(top / TABLE_STEP) + 3, -1, np.int8)
+    for k, r in enumerate(covered):  # one cell of margin each side absorbs float32 rounding of d / TABLE_STEP
+        cell_range[max(int(r.d_min / TABLE_STEP) - 1, 0) : int(r.d_max / TABLE_STEP) + 2] = k
+    x_edges = np.stack([np.linspace(r.d_min, r.d_max, PLOT_SIZE + 1) for r in covered])
+    return _Tables(cell_range, x_edges)
 
 
 def _sort_by_range_then_value(range_of: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,43 +191,46 @@ def _grouped_percentiles(sorted_vals: np.ndarray, starts: np.ndarray, q: tuple[f
 
 
 def _bin_index(sample: np.ndarray, edges: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """0-based bin of each sample in its own row of ``edges``, −1 outside; numpy.histogramdd rules.
+    """0-based bin of each (finite) sample in its own row of ``edges``, −1 outside.
 
-    Equivalent to ``searchsorted(edges[row], sample, side='right') - 1`` with the last edge inclusive,
-    for all rows at once: an arithmetic first guess corrected against the real edges.
+    The rules of numpy.histogramdd: ``searchsorted(edges[row], sample, side='right') - 1`` with the
+    last edge inclusive, for all rows at once — an arithmetic guess (off by at most one bin)
+    corrected by comparing with the real edges.
     """
     nb = edges.shape[1] - 1
     flat = edges.ravel()
     base = row * (nb + 1)
     first, last = flat[base], flat[base + nb]
     s = sample.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        guess = np.floor((s - first) * (nb / (last - first)))
-    b = np.clip(np.nan_to_num(guess, nan=0.0), 0, nb - 1).astype(np.intp)
-    b -= s < flat[base + b]  # guess one too high
-    b += s >= flat[base + b + 1]  # guess one too low
-    b = np.where(s == last, nb - 1, b)  # the last edge is inclusive
-    return np.where((s >= first) & (s <= last), b, -1)
+    guess = (s - first) * (nb / (last - first))
+    np.floor(guess, out=guess)
+    np.clip(guess, 0, nb - 1, out=guess)
+    b = guess.astype(np.intp)
+    at = base + b
+    b += (s >= flat[at + 1]).view(np.int8) - (s < flat[at]).view(np.int8)
+    b[s == last] = nb - 1  # the last edge is inclusive
+    b[(s < first) | (s > last)] = -1
+    return b
 
 
-def _blank_reasons(hist: np.ndarray, covered: tuple[IceRange, ...], data_d_min: float) -> tuple[str | None, ...]:
-    """Why each plot is nonpredictable (some 10-column window nearly empty), or None."""
-    per_column = hist.sum(axis=2)  # hist is (range, x = d bins, y); columns of the rotated plot
+def _blank_reasons(per_column: np.ndarray, covered: tuple[IceRange, ...], data_d_min: float) -> tuple[str | None, ...]:
+    """Why each plot is nonpredictable (some 10-column window nearly empty), or None.
+
+    ``per_column`` (n, 80): reflections per d column of each plot.
+    """
     cum = np.concatenate([np.zeros((len(covered), 1), per_column.dtype), np.cumsum(per_column, axis=1)], axis=1)
     starts = np.arange(0, PLOT_SIZE - WINDOW_COLUMNS + 1, WINDOW_STEP)
-    windows = cum[:, starts + WINDOW_COLUMNS] - cum[:, starts]
-    blank = windows <= BLANK_WINDOW_MEAN * WINDOW_COLUMNS * PLOT_SIZE
-    reasons: list[str | None] = []
-    for k, r in enumerate(covered):
-        if not blank[k].any():
-            reasons.append(None)
-        elif r.partially_covered_by(data_d_min):
-            reasons.append(f"range only partly covered: data end at {data_d_min:.3f} Å")
+    blank = (cum[:, starts + WINDOW_COLUMNS] - cum[:, starts]) <= BLANK_WINDOW_MEAN * WINDOW_COLUMNS * PLOT_SIZE
+    reasons: list[str | None] = [None] * len(covered)
+    for k in np.flatnonzero(blank.any(axis=1)):
+        r = covered[k]
+        if r.partially_covered_by(data_d_min):
+            reasons[k] = f"range only partly covered: data end at {data_d_min:.3f} Å"
         else:
             first = starts[np.argmax(blank[k])]
             width = (r.d_max - r.d_min) / PLOT_SIZE
             a, b = r.d_min + first * width, r.d_min + (first + WINDOW_COLUMNS) * width
-            reasons.append(f"blank plot: d {a:.3f}–{b:.3f} Å holds almost no reflections")
+            reasons[k] = f"blank plot: d {a:.3f}–{b:.3f} Å holds almost no reflections"
     return tuple(reasons)
 
 

@@ -116,11 +116,14 @@ def test_standardise_matches_published_formula():
         np.testing.assert_allclose(o, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_bin_index_outside_and_nan():
-    edges = np.linspace(0.0, 1.0, 81)[None, :]
-    sample = np.array([-0.1, 0.0, 0.5, 1.0, 1.0001, np.nan])
-    got = _bin_index(sample, edges, np.zeros(sample.size, int))
-    assert got.tolist() == [-1, 0, 40, 79, -1, -1]
+def test_bin_index_edges_and_outside():
+    edges = np.stack([np.linspace(0.0, 1.0, 81), np.linspace(-3.0, 5.0, 81)])
+    sample = np.array([-0.1, 0.0, 0.5, 1.0, 1.0001, 0.0125, -3.0, 5.0, 4.99, 5.1])
+    row = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    got = _bin_index(sample, edges, row)
+    expected = [np.searchsorted(edges[r], x, side="right") - 1 for x, r in zip(sample, row)]
+    expected = [79 if x == edges[r][-1] else (e if 0 <= e < 80 else -1) for x, r, e in zip(sample, row, expected)]
+    assert got.tolist() == expected == [-1, 0, 40, 79, -1, 1, 0, 79, 79, -1]
 
 
 def test_excised_range_is_reported(tmp_path):
