@@ -180,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         for workers in args.workers:
             db = work / f"scan_{workers}.db"
             report = run_scan([data], db, workers=workers, options=options, progress=False)
-            rate = report.rate
-            hours = PDB_SURVEY / rate / 3600 if rate else float("inf")
-            print(f"  workers={workers}: {report.done} done, {report.failed} failed in {report.wall_s:.1f} s -> "
-                  f"{rate:.2f} data sets/s; {PDB_SURVEY} data sets: {hours:.1f} h")
+            rate, steady = report.rate, report.steady_rate
+            print(f"  workers={workers}: {report.done} done, {report.failed} failed in {report.wall_s:.1f} s "
+                  f"(first stored after {report.first_result_s or 0:.1f} s) -> {rate:.2f} data sets/s overall, "
+                  f"{steady:.2f} after start-up; {PDB_SURVEY} data sets: {PDB_SURVEY / steady / 3600:.2f} h")
             busy = _worker_seconds(db)
             print(f"             worker time per data set {busy * 1e3:.0f} ms (mean of the stored t_total; "
                   f"above the one-process sum when workers compete for the cores)")

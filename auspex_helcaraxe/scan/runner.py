@@ -37,14 +37,23 @@ class ScanReport:
     done: int = 0  # analysed and stored by this run
     failed: int = 0  # stored as failed by this run
     skipped: int = 0  # already in the store (or the same content under another name)
+    skipped_in_run: int = 0  # of those: analysed by this run, then found to duplicate stored content
     failures: list[tuple[str, str]] = field(default_factory=list)
     wall_s: float = 0.0
+    first_result_s: float | None = None  # start-up: from the call until the first data set was stored
 
     @property
     def rate(self) -> float:
         """Data sets analysed (done + failed) per second of wall time."""
         n = self.done + self.failed
         return n / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def steady_rate(self) -> float:
+        """Data sets per second after the first one was stored (start-up excluded)."""
+        n = self.done + self.failed + self.skipped_in_run - 1
+        span = self.wall_s - (self.first_result_s or 0.0)
+        return n / span if n > 0 and span > 0 else self.rate
 
     def failure_table(self) -> str:
         """The failures as a two-column text table (file, one-line reason)."""
@@ -245,8 +254,11 @@ def run_scan(
         bar = _progress(len(todo), progress, skipped)
         try:
             for record in records:
+                if report.first_result_s is None:
+                    report.first_result_s = time.perf_counter() - t0
                 if not store.write(record, config):
                     report.skipped += 1
+                    report.skipped_in_run += 1
                 elif record["status"] == "ok":
                     report.done += 1
                 else:
