@@ -407,3 +407,33 @@ def test_scan_command_scans_exports_and_summarises(tmp_path, survey, capsys):
     assert (tmp_path / "figs2" / "fraction_iced.png").exists()
     with pytest.raises(InputError, match="no such results store"):
         scan_command(Namespace(**{**vars(again), "db": tmp_path / "none.db"}), AnalysisOptions())
+
+
+def test_simulated_survey_summary_matches_the_host(tmp_path):
+    from auspex_helcaraxe.simulate import simulate_dataset
+    from auspex_helcaraxe.simulate import write_mtz as write_simulated
+
+    data = tmp_path / "pdb"
+    data.mkdir()
+    years = {}
+    for seed in range(8):
+        path = write_simulated(simulate_dataset(seed), data / f"r{seed}sim.mtz")
+        years[entry_id(str(path))] = 2000 + seed % 3
+    db = tmp_path / "scan.db"
+    report = run_scan([data], db, workers=0, progress=False, detectors="icefinder")
+    assert report.done == 8
+    meta = tmp_path / "meta.csv"
+    meta.write_text("id,deposition_year\n" + "".join(f"{k},{v}\n" for k, v in years.items()))
+    summary(db, tmp_path / "figs", metadata_csv=meta)
+
+    host = Host()
+    iced = {entry_id(str(p)): host.analyse(read(p), detectors="icefinder").iced for p in data.glob("*.mtz")}
+    assert 0 < sum(iced.values()) < len(iced)  # the simulator gives both kinds
+    with open(tmp_path / "figs" / "iced_by_year.csv", newline="") as fh:
+        by_year = {int(r["year"]): (int(r["n_datasets"]), int(r["n_iced"])) for r in csv.DictReader(fh)}
+    expected: dict[int, list[int]] = {}
+    for ident, year in years.items():
+        expected.setdefault(year, [0, 0])
+        expected[year][0] += 1
+        expected[year][1] += int(iced[ident])
+    assert by_year == {y: tuple(v) for y, v in expected.items()}
