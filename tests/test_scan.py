@@ -163,7 +163,8 @@ def test_duplicates_settings_and_retry(tmp_path, survey):
     first = run_scan([data], db, workers=0, progress=False, detectors="icefinder")
     assert (first.done, first.skipped) == (GOOD, 1)  # same content stored once
     con = sqlite3.connect(db)
-    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT sha256) FROM datasets WHERE status='ok'").fetchone() == (GOOD,) * 2
+    ok = con.execute("SELECT COUNT(*), COUNT(DISTINCT sha256) FROM datasets WHERE status='ok'").fetchone()
+    assert ok == (GOOD, GOOD)
     # Another cutoff is another configuration: analysed again, next to the first.
     other = run_scan([data], db, workers=0, progress=False, detectors="icefinder",
                      options=AnalysisOptions(icefinder_cutoff=3.0))
@@ -360,8 +361,8 @@ def test_published_networks_probabilities_are_stored(tmp_path, survey, published
     for (file,) in con.execute("SELECT file FROM datasets"):
         analysis = Host().analyse(read(file), detectors="helcaraxe", options=options)
         stored = dict(((o, i), (v, s)) for o, i, v, s in con.execute(
-            "SELECT r.observable, r.range_index, r.value, r.status FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
-            "WHERE d.file=?", (file,)))
+            "SELECT r.observable, r.range_index, r.value, r.status FROM ranges r "
+            "JOIN datasets d ON d.id = r.dataset_id WHERE d.file=?", (file,)))
         for res in analysis.results:
             for rr in res.ranges:
                 assert stored[(res.observable, rr.index)] == (rr.value, rr.status)

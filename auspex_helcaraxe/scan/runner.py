@@ -191,7 +191,8 @@ def _run_dask(files: list[str], job: Job, scheduler) -> Iterator[dict[str, Any]]
         queue = as_completed()
 
         def submit(path: str) -> None:
-            fut = client.submit(analyse_file, path, job, pure=False, key=f"helcaraxe-scan-{len(futures)}-{os.urandom(6).hex()}")
+            key = f"helcaraxe-scan-{os.urandom(8).hex()}"
+            fut = client.submit(analyse_file, path, job, pure=False, key=key)
             futures[fut] = path
             queue.add(fut)
 
