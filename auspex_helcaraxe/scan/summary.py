@@ -169,6 +169,7 @@ def _by_year(out: Path, fmt: str, datasets, years: dict[str, int]) -> list[Path]
     ax2 = ax.twinx()
     ax2.plot(xs, [n[x] for x in xs], color="#e69138", marker="o", ms=3, label="data sets")
     ax2.set_ylabel("data sets analysed")
+    ax2.set_ylim(bottom=0)
     ax.set_title("Ice rings by deposition year" + (f" ({unmatched} data sets without metadata)" if unmatched else ""))
     path = out / f"iced_by_year.{fmt}"
     fig.savefig(path, dpi=120)
