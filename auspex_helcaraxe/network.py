@@ -23,8 +23,8 @@ from .errors import InputError
 OBSERVABLES = ("I", "F")
 DEFAULT_THRESHOLD = 0.5
 NO_NETWORK_HINT = (
-    "no Helcaraxe network is installed; pass --networks DIR with a directory holding "
-    "*iobs*.tflite / *fobs*.tflite networks (for example the published ones)"
+    "no Helcaraxe network is installed; give a networks directory holding *iobs*.tflite / *fobs*.tflite "
+    "networks (command line: --networks DIR; CCP4i2: NETWORKS), for example the published ones"
 )
 
 
