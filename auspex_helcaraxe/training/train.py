@@ -29,8 +29,21 @@ from .metrics import binary_metrics, compact  # noqa: E402
 # Seeds of the simulated data: training data sets use DATA_SEED_BASE + seed; the evaluation's test
 # set uses evaluate.TEST_SEED, far away from any training seed.
 DATA_SEED_BASE = 1000
-DEFAULTS = dict(n_datasets=4000, epochs=14, transfer_epochs=10, batch_size=64, learning_rate=1e-3,
-                transfer_learning_rate=5e-4, val_fraction=0.15, background_fraction=0.3)
+DEFAULTS = dict(n_datasets=12000, epochs=10, transfer_epochs=7, batch_size=64, learning_rate=1e-3,
+                transfer_learning_rate=5e-4, val_fraction=0.15, background_fraction=0.4, target_specificity=0.98)
+
+
+def calibrate_threshold(prob: np.ndarray, truth: np.ndarray, target_specificity: float, floor: float = 0.5) -> float:
+    """Decision threshold for the model card: the smallest threshold ≥ ``floor`` at which the
+    (validation) specificity reaches ``target_specificity`` (rounded up to 0.01)."""
+    neg = np.sort(prob[~truth.astype(bool)])
+    if neg.size == 0:
+        return floor
+    # specificity at t = fraction of negatives with p < t
+    k = int(np.ceil(target_specificity * neg.size))  # negatives that must lie below t
+    t = neg[k - 1] if k >= 1 else floor
+    t = float(np.ceil((np.nextafter(t, 2.0)) * 100) / 100)
+    return float(min(max(t, floor), 0.99))
 
 
 def set_seeds(seed: int, deterministic: bool = True) -> None:
@@ -56,11 +69,19 @@ def training_set(
 ):
     """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``."""
     from .. import simulate
+    from ..errors import InputError
+    from ..reflections import read
 
     def make(n_datasets, seed, observable, backgrounds, background_fraction):
         kwargs: dict[str, Any] = {}
         if backgrounds:
-            kwargs["backgrounds"] = [str(p) for p in backgrounds]
+            refl = []
+            for p in backgrounds:
+                try:
+                    refl.append(read(p))
+                except InputError as exc:
+                    log(f"background {p}: skipped ({exc})")
+            kwargs["backgrounds"] = refl
             kwargs["background_fraction"] = background_fraction
         return simulate.make_training_set(n_datasets, seed, observable=observable, **kwargs)
 
@@ -102,12 +123,11 @@ def _fit(model, X, y, train_mask, val_mask, epochs, batch_size, seed, log, balan
     return {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
 
 
-def _tflite_metrics(tflite: Path, observable: str, X: np.ndarray, y: np.ndarray, threshold: float = 0.5):
+def _tflite_predict(tflite: Path, observable: str, X: np.ndarray) -> np.ndarray:
     from ..network import ModelCard, Network
 
     net = Network(tflite, ModelCard(name=tflite.stem, observable=observable))
-    p = net.predict(X)
-    return p, binary_metrics(y.astype(bool), p >= threshold)
+    return np.concatenate([net.predict(X[i : i + 512]) for i in range(0, len(X), 512)]) if len(X) else np.zeros(0)
 
 
 def train(
@@ -123,7 +143,8 @@ def train(
     learning_rate: float = DEFAULTS["learning_rate"],
     transfer_learning_rate: float = DEFAULTS["transfer_learning_rate"],
     val_fraction: float = DEFAULTS["val_fraction"],
-    balance_classes: bool = True,
+    balance_classes: bool = False,
+    target_specificity: float | None = DEFAULTS["target_specificity"],
     check_int8: bool = True,
     keras_dir: str | os.PathLike | None = None,
     threads: int | None = None,
@@ -163,7 +184,7 @@ def train(
     params = {"seed": seed, "data_seed": data_seed, "n_datasets": n_datasets, "epochs": epochs,
               "transfer_epochs": transfer_epochs, "batch_size": batch_size, "learning_rate": learning_rate,
               "transfer_learning_rate": transfer_learning_rate, "val_fraction": val_fraction,
-              "balance_classes": balance_classes,
+              "balance_classes": balance_classes, "target_specificity": target_specificity,
               "real_backgrounds": [p.name for p in backgrounds] if backgrounds else [],
               "background_fraction": background_fraction if backgrounds else 0.0,
               "optimizer": "Adam", "loss": "binary_crossentropy",
@@ -200,18 +221,24 @@ def train(
                 q_path.write_bytes(keras_to_tflite(model, "dynamic"))
             f32_tmp = Path(tmp) / "f32.tflite"
             f32_tmp.write_bytes(keras_to_tflite(model))
-            p32, m32 = _tflite_metrics(f32_tmp, kind, Xv, yv)
+            p32 = _tflite_predict(f32_tmp, kind, Xv)
+            threshold = calibrate_threshold(p32, yv, target_specificity) if target_specificity else 0.5
+            m32, m05 = binary_metrics(yv, p32 >= threshold), binary_metrics(yv, p32 >= 0.5)
             if check_int8:
-                p8, m8 = _tflite_metrics(q_path, kind, Xv, yv)
+                p8 = _tflite_predict(q_path, kind, Xv)
+                m8 = binary_metrics(yv, p8 >= threshold)
                 int8 = {"accuracy": compact(m8)["accuracy"], "sensitivity": compact(m8)["sensitivity"],
                         "specificity": compact(m8)["specificity"],
                         "max_abs_probability_difference": round(float(np.max(np.abs(p8 - p32))), 6),
-                        "decisions_changed": int(np.sum((p8 >= 0.5) != (p32 >= 0.5))),
+                        "decisions_changed": int(np.sum((p8 >= threshold) != (p32 >= threshold))),
                         "size_bytes": q_path.stat().st_size, "float32_size_bytes": f32_tmp.stat().st_size}
                 int8["as_good"] = bool(m8["accuracy"]["value"] >= m32["accuracy"]["value"] - 0.002)
         train_time = time.time() - tk
         metrics = {"validation_simulated": compact(m32),
-                   "validation_note": "held-out simulated data sets (split by data set), through TFLite float32",
+                   "validation_simulated_at_0.5": compact(m05),
+                   "validation_note": ("held-out simulated data sets (split by data set), through TFLite float32, at "
+                                       f"the card's threshold {threshold} (the smallest >= 0.5 giving validation "
+                                       f"specificity >= {target_specificity})"),
                    "int8_dynamic_range": int8}
         data_desc = (
             f"simulated merged data sets (auspex_helcaraxe.simulate, fingerprint {tdata.simulator_fingerprint()}): "
@@ -228,7 +255,7 @@ def train(
                  "architecture": "4 x (2 x [conv ELU + batch norm] + max pool), dense 32 + dropout, sigmoid",
                  "shipped_precision": "float32" if not (int8 and int8["as_good"]) else "float32 (int8 as good; see int8_dynamic_range)",
                  "licence": "same as auspex-helcaraxe (LGPL-3.0-or-later)"}
-        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}",
+        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}", threshold=threshold,
                        training_data=data_desc, metrics=metrics, extra=extra, model=model)
         card = json.loads(path.with_suffix(".json").read_text())
         card["name"] = f"helcaraxe_{kind.lower()}obs"
@@ -237,7 +264,7 @@ def train(
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
         summary["networks"][kind] = {"tflite": str(path), "metrics": metrics, "wall_time_s": round(train_time, 1),
                                      **describe(model)}
-        log(f"{kind}: {compact(m32)} in {train_time:.0f} s")
+        log(f"{kind}: threshold {threshold}: {compact(m32)} in {train_time:.0f} s")
         del X, y, groups, meta
     summary["wall_time_s"] = round(time.time() - t0, 1)
     log(f"total wall time {summary['wall_time_s']:.0f} s")
@@ -259,10 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-int8-check", action="store_true")
+    ap.add_argument("--target-specificity", type=float, default=DEFAULTS["target_specificity"])
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
               backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
-              threads=a.threads, check_int8=not a.no_int8_check)
+              threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
