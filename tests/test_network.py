@@ -85,3 +85,18 @@ def test_network_directory_errors(tmp_path, published_dir):
     (junk / "junk_fobs.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(InputError, match="not a usable TFLite network"):
         load_networks(junk)["F"].predict(np.zeros((1, 80, 80, 1), np.float32))
+
+
+def test_set_num_threads_rebuilds_interpreters_with_same_results(published_dir):
+    from auspex_helcaraxe import network
+
+    net = load_networks(published_dir)["F"]
+    x = np.random.default_rng(0).normal(size=(3, 80, 80, 1)).astype(np.float32)
+    before = net.predict(x)
+    assert net._interpreter is not None
+    network.set_num_threads(1)
+    try:
+        assert net._interpreter is None
+        np.testing.assert_allclose(net.predict(x), before, atol=1e-6)
+    finally:
+        network.set_num_threads(None)
