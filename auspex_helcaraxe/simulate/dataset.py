@@ -27,7 +27,8 @@ class SimulatedDataset:
     ``reflections`` is what :func:`reflections.read` returns for the MTZ written by :func:`write_mtz`;
     ``truth`` maps each covered Auspex range (1..25) to its :class:`RangeTruth`; ``params`` holds
     everything drawn (JSON-serialisable); ``miller`` the hkl of the rows; ``columns`` the row arrays
-    (IMEAN, SIGIMEAN, F, SIGF; float32) before the reader's filter.
+    (IMEAN, SIGIMEAN, F, SIGF; float32) before the reader's filter; ``clean`` the observables as they
+    would be without ice (aligned with ``reflections.observables[kind].values``).
     """
 
     reflections: Reflections
@@ -35,6 +36,7 @@ class SimulatedDataset:
     params: dict
     miller: np.ndarray
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    clean: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def iced_ranges(self) -> list[int]:
@@ -69,9 +71,10 @@ def draw_params(rng: np.random.Generator, overrides: dict[str, Any]) -> dict:
     take("curve", lambda: {"dip": float(rng.uniform(0.4, 1.4)), "bump": float(rng.uniform(0.3, 1.0)),
                            "dip_d": float(rng.uniform(5.5, 6.8)), "bump_d": float(rng.uniform(3.8, 4.5)),
                            "low_res": float(rng.uniform(0.5, 2.0))})
-    take("isig_edge", lambda: _log_uniform(rng, 0.7, 4.0))
-    take("gain", lambda: _log_uniform(rng, 0.01, 0.3))
-    take("error_floor", lambda: float(rng.uniform(0.02, 0.08)))
+    take("isig_edge", lambda: _log_uniform(rng, 1.2, 4.0))
+    take("bg_slope", lambda: float(rng.uniform(-0.1, 0.15)))
+    take("gain", lambda: _log_uniform(rng, 0.0005, 0.02))
+    take("error_floor", lambda: float(rng.uniform(0.02, 0.07)))
     take("completeness", lambda: float(rng.uniform(0.85, 1.0)))
     take("missing_cone_deg", lambda: float(rng.uniform(5, 30)) if rng.random() < 0.35 else 0.0)
     take("missing_cone_axis", lambda: crystal.random_unit_vector(rng).tolist())
@@ -170,7 +173,7 @@ def simulate_dataset(seed: int | np.random.Generator = 0, **overrides) -> Simula
     sigma = sigma_iso * crystal.anisotropy_factor(s_cart, p) * eps
     i_true = wilson.wilson_intensities(rng, sigma, centric)
     sigma_edge = float(wilson.mean_intensity(np.array([1.0 / d_min]), p["b_factor"], p["scale"], **curve)[0])
-    sig = wilson.measurement_error(rng, i_true, sigma_iso, sigma_edge, p["isig_edge"], p["gain"], p["error_floor"])
+    sig = wilson.measurement_error(rng, i_true, sigma_iso, sigma_edge, p["isig_edge"], p["gain"], p["error_floor"], p["bg_slope"])
     i_clean = i_true + sig * rng.standard_normal(s.shape)
     if "scale_step" in hn:
         st = hn["scale_step"]
@@ -206,9 +209,10 @@ def simulate_dataset(seed: int | np.random.Generator = 0, **overrides) -> Simula
     source = f"simulated:{p['name']}"
     refl, kept_rows = _reflections(source, hm, cell, hkl.shape[0], d, columns)
     clean = {"I": i_clean.astype(np.float32), "F": f_clean.astype(np.float32)}
-    truth = range_truth(refl, {k: clean[k][kept_rows[k]] for k in refl.observables}, p["ice_rings"], p["hard_negative_params"])
+    clean = {k: clean[k][kept_rows[k]] for k in refl.observables}
+    truth = range_truth(refl, clean, p["ice_rings"], p["hard_negative_params"])
     params = _jsonable(p | {"n_rows": int(hkl.shape[0])})
-    return SimulatedDataset(reflections=refl, truth=truth, params=params, miller=hkl.astype(np.int32), columns=columns)
+    return SimulatedDataset(reflections=refl, truth=truth, params=params, miller=hkl.astype(np.int32), columns=columns, clean=clean)
 
 
 def _d_array(uc, hkl: np.ndarray) -> np.ndarray:

@@ -12,10 +12,11 @@ from ..ice_ranges import ice_ranges
 from .ice_lines import ice_lines
 
 PLOT = 80
-DISPLACED_FRACTION_OF_HEIGHT = 0.15  # |shift| ≥ this × clean plot height → a displaced reflection
-MIN_AREA_FRACTION = 0.01  # displaced reflections must change ≥ 1 % of the plot's pixels
-MIN_CONTRAST = 0.25  # ... and be ≥ 25 % of the reflections in the columns they occupy
-MIN_DISPLACED = 8
+DISPLACED_FRACTION_OF_HEIGHT = 0.08  # only reflections moved by ≥ 8 % of the plot height count
+MIN_AREA_FRACTION = 0.01  # visibly changed blocks must cover ≥ 1 % of the plot
+BLOCK = 4  # pixels per block side when comparing the plot with and without ice
+MIN_BLOCK_CHANGE = 3  # a block changed visibly: |Δcount| ≥ 3 and ≥ 2.5√(clean + 1)
+MIN_STRIP_SHIFT, MIN_STRIP_REFLECTIONS = 0.07, 6  # a 4-column strip whose points moved as a whole
 
 EFFECTS = ("spike", "sigma", "partial", "oversubtracted", "excluded")
 
@@ -72,7 +73,7 @@ def merged_lines(d_min: float, phases: tuple[str, ...] = ("Ih", "Ic"), ic_fracti
 def draw_rings(rng: np.random.Generator, d_min: float, d_max: float, opt: dict) -> list[dict]:
     """Pick the rings of one iced data set and their parameters (JSON-serialisable dicts).
 
-    ``opt`` may fix: ``mode`` (one/few/all), ``lines`` (d values), ``strength`` (peak bias of the
+    ``opt`` may fix: ``mode`` (one/few/all) or ``mode_p`` (their probabilities), ``lines`` (d values), ``strength`` (peak bias of the
     strongest ring in units of the local mean intensity), ``width`` (Gaussian σ of the profile in
     1/d, Å⁻¹), ``fraction`` (share of reflections affected), ``sign``, ``excluded``.
     """
@@ -82,17 +83,17 @@ def draw_rings(rng: np.random.Generator, d_min: float, d_max: float, opt: dict) 
         lines = [min(lines or merged_lines(d_min), key=lambda l: abs(l["d"] - d)) | {"d": float(d)} for d in opt["lines"]]
     if not lines:
         return []
-    mode = opt.get("mode", str(rng.choice(["one", "few", "all"], p=[0.35, 0.35, 0.3])))
+    mode = opt.get("mode", str(rng.choice(["one", "few", "all"], p=opt.get("mode_p", [0.25, 0.35, 0.4]))))
     if opt.get("lines") is None:
         rel = np.array([l["rel"] for l in lines])
         if mode == "one":
             lines = [lines[int(rng.choice(len(lines), p=rel / rel.sum()))]]
         elif mode == "few":
-            k = int(min(len(lines), rng.integers(2, 5)))
+            k = int(min(len(lines), rng.integers(2, 7)))
             idx = rng.choice(len(lines), size=k, replace=False, p=rel / rel.sum())
             lines = [lines[i] for i in sorted(idx)]
-    strength = float(opt.get("strength", np.exp(rng.uniform(np.log(0.03), np.log(40.0)))))
-    gamma = float(rng.uniform(0.2, 0.8))  # how much weaker the weak lines are than the powder pattern
+    strength = float(opt.get("strength", np.exp(rng.uniform(np.log(0.1), np.log(100.0)))))
+    gamma = float(rng.uniform(0.0, 0.5))  # how much weaker the weak lines are than the powder pattern
     fraction = opt.get("fraction")
     accumulating = fraction is None and rng.random() < 0.3
     width_scale = float(np.exp(rng.uniform(np.log(0.0006), np.log(0.006))))
@@ -150,35 +151,63 @@ def range_of(d: np.ndarray) -> np.ndarray:
 
 
 def visibility(d: np.ndarray, clean: np.ndarray, iced: np.ndarray, lo: float, hi: float, y_limits: tuple[float, float]) -> dict:
-    """Numbers behind the label of one range: displaced reflections, changed pixels, contrast.
+    """Is the ice visible in one range's plot? The numbers behind the label.
 
-    ``d``, ``clean``, ``iced``: the range's reflections (same reflections, before/after ice);
-    ``y_limits``: the iced plot's observation axis (percentiles as in the plots).
+    ``d``, ``clean``, ``iced``: the range's reflections before and after the ice (same reflections);
+    ``lo``, ``hi``: the range in d; ``y_limits``: the iced plot's observation axis. A shift common
+    to the whole range (the median shift) is removed first: the frame moves with it, so the eye
+    cannot see it (and the strips' shifts are taken relative to their median). Both versions are
+    binned in the iced plot's frame on a grid of 4×4-pixel blocks. Only reflections the ice moved
+    by ≥ 8 % of the plot height count (small shifts are invisible); a block has changed visibly when
+    those moves changed its count by ≥ 3 and by ≥ 2.5√(clean count + 1) (beyond the graininess an
+    eye compares with). A 4-column strip whose points moved as a whole (mean height, out-of-frame
+    points at the edge, relative to the median strip, shifted by ≥ 7 % of the plot height and ≥ 4
+    standard errors of the clean
+    mean; ≥ 6 reflections) counts as changed in full. The spike is visible when the changed blocks cover ≥ 1 % of the
+    plot area.
     """
+    out = {"displaced": 0, "area": 0, "excess": 0, "visible": False}
     if d.size == 0:
-        return {"displaced": 0, "area": 0, "contrast": 0.0, "visible": False}
-    c_lo, c_hi = np.percentile(clean, (0.5, 95.0))
-    height = max(c_hi - c_lo, 1e-12)
-    shift = iced - clean
-    disp = np.abs(shift) >= DISPLACED_FRACTION_OF_HEIGHT * height
-    n_disp = int(disp.sum())
-    if n_disp == 0:
-        return {"displaced": 0, "area": 0, "contrast": 0.0, "visible": False}
-    xb = np.clip(((d - lo) / (hi - lo) * PLOT).astype(np.int64), 0, PLOT - 1)
+        return out
     y0, y1 = y_limits
     yh = max(y1 - y0, 1e-12)
+    # A shift common to the whole range moves the plot's frame with it and is invisible: remove it.
+    common = float(np.median(iced - clean))
+    clean = clean + common
+    disp = np.abs(iced - clean) >= DISPLACED_FRACTION_OF_HEIGHT * yh
+    out["displaced"] = int(disp.sum())
+    if not disp.any():
+        return out
+    xb = np.clip(((d - lo) / (hi - lo) * PLOT).astype(np.int64), 0, PLOT - 1) // BLOCK
+    nb = PLOT // BLOCK
 
-    def pix(v):
-        yb = np.floor((v - y0) / yh * PLOT).astype(np.int64)
+    def blocks(v, sel):
+        yb = np.floor((v[sel] - y0) / yh * PLOT)
         ok = (yb >= 0) & (yb < PLOT)
-        return np.bincount(xb[disp][ok] * PLOT + yb[ok], minlength=PLOT * PLOT)
+        return np.bincount(xb[sel][ok] * nb + yb[ok].astype(np.int64) // BLOCK, minlength=nb * nb)
 
-    area = int(np.count_nonzero(pix(iced[disp]) != pix(clean[disp])))
-    cols = np.zeros(PLOT, bool)
-    cols[xb[disp]] = True
-    contrast = n_disp / max(int(cols[xb].sum()), 1)
-    visible = n_disp >= MIN_DISPLACED and area >= MIN_AREA_FRACTION * PLOT * PLOT and contrast >= MIN_CONTRAST
-    return {"displaced": n_disp, "area": area, "contrast": float(contrast), "visible": bool(visible)}
+    c = blocks(clean, np.ones(d.shape, bool))
+    change = blocks(iced, disp) - blocks(clean, disp)
+    diff = np.abs(change)
+    changed = (diff >= MIN_BLOCK_CHANGE) & (diff >= 2.5 * np.sqrt(c + 1.0))
+    # Strips of 4 columns whose distribution moved as a whole (the spike's shape: points lifted
+    # into the empty upper part, or pushed out of the frame leaving a gap): mean height shift
+    # (out-of-frame points clipped to the edge) ≥ 5 % of the height and ≥ 3 standard errors.
+    yc = np.clip((clean - y0) / yh, -0.02, 1.02)
+    yi = np.clip((iced - y0) / yh, -0.02, 1.02)
+    n_s = np.bincount(xb, minlength=nb).astype(np.float64)
+    m_c = np.bincount(xb, yc, nb) / np.maximum(n_s, 1)
+    sd_c = np.sqrt(np.maximum(np.bincount(xb, yc * yc, nb) / np.maximum(n_s, 1) - m_c * m_c, 1e-4))
+    shift = (np.bincount(xb, yi, nb) - np.bincount(xb, yc, nb)) / np.maximum(n_s, 1)
+    full = n_s >= MIN_STRIP_REFLECTIONS
+    shift = shift - (np.median(shift[full]) if full.any() else 0.0)
+    moved = full & (np.abs(shift) >= MIN_STRIP_SHIFT) & (np.abs(shift) >= 4.0 * sd_c / np.sqrt(np.maximum(n_s, 1)))
+    out["strip_shift"] = float(np.abs(shift).max())
+    changed = changed.reshape(nb, nb) | moved[:, None]
+    out["area"] = int(changed.sum()) * BLOCK * BLOCK
+    out["excess"] = int(diff[changed.ravel()].sum())
+    out["visible"] = bool(out["area"] >= MIN_AREA_FRACTION * PLOT * PLOT)
+    return out
 
 
 def ring_strength_in_range(rings: list[dict], lo_s: float, hi_s: float) -> tuple[float, tuple[str, ...]]:

@@ -9,7 +9,7 @@ from . import wilson
 from .dataset import _local_mean, _rng, range_truth
 from .ice import RangeTruth, apply_rings, draw_rings
 
-ICE_OPTIONS = ("mode", "lines", "strength", "width", "fraction", "sign", "excluded", "ic_fraction")
+ICE_OPTIONS = ("mode", "mode_p", "lines", "strength", "width", "fraction", "sign", "excluded", "ic_fraction")
 
 
 def add_ice(reflections: Reflections, seed: int | np.random.Generator = 0, **overrides) -> tuple[Reflections, dict[int, RangeTruth]]:

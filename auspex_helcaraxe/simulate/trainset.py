@@ -8,6 +8,7 @@ import numpy as np
 from ..plots import make_plots
 from ..reflections import Reflections
 from .dataset import simulate_dataset
+from .ice import range_of
 from .semi import add_ice
 
 TRAINING_MAX_REFLECTIONS = 40000
@@ -20,7 +21,8 @@ def make_training_set(
     backgrounds: list[Reflections] | None = None,
     *,
     background_fraction: float = 0.3,
-    ice_probability: float = 0.7,
+    ice_probability: float = 0.85,
+    mode_p: tuple[float, float, float] = (0.15, 0.35, 0.5),
     target_iced_fraction: float | None = 0.4,
     max_reflections: int = TRAINING_MAX_REFLECTIONS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
@@ -43,18 +45,18 @@ def make_training_set(
         if usable and rng.random() < background_fraction:
             bg = usable[int(rng.integers(len(usable)))]
             if rng.random() < ice_probability:
-                refl, truth = add_ice(bg, child)
+                refl, truth = add_ice(bg, child, mode_p=list(mode_p))
             else:
                 refl, truth = bg, {}
             source = "semi:" + bg.name
         else:
             ds = simulate_dataset(child, name=f"train-{seed}-{k}", max_reflections=max_reflections,
-                                  ice={"probability": ice_probability})
+                                  ice={"probability": ice_probability, "mode_p": list(mode_p)})
             refl, truth = ds.reflections, ds.truth
             source = "sim"
         obs = refl.observables.get(observable)
-        if obs is None or len(obs) == 0:
-            continue
+        if obs is None or not (range_of(obs.d) > 0).any():
+            continue  # no observation inside any ice range: no predictable plot
         plots = make_plots(obs)
         pred = plots.predictable
         if not pred.any():

@@ -1,0 +1,159 @@
+"""Realism check: simulated against real data sets, plot by plot and in distribution.
+
+``python -m auspex_helcaraxe.simulate.compare OUT_DIR [--real DIR] [--n-sim N] [--seed S]`` writes
+``side_by_side_{I,F}.png`` (Helcaraxe plots of real and simulated data sets), ``mean_plots.png`` (mean
+standardised plot per range group, like Fig. 5 of the paper), ``stats.json`` and prints a table of the
+distribution statistics. Real data are read with :func:`reflections.read`; only data sets labelled
+``clean`` in ``labels.tsv`` are compared with clean simulated data sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..plots import make_plots
+from ..reflections import Reflections, read
+from .dataset import simulate_dataset
+
+ROW_BANDS = 4
+
+
+def load_real(root: Path, labels: tuple[str, ...] = ("clean",)) -> list[Reflections]:
+    """Real data sets of ``root`` (``labels.tsv`` label in ``labels``), readable ones only."""
+    out = []
+    with open(root / "labels.tsv") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if row["label"] not in labels:
+                continue
+            try:
+                out.append(read(root / row["path"]))
+            except InputError:
+                continue
+    return out
+
+
+def plot_statistics(datasets: list[Reflections], kind: str) -> dict:
+    """Distribution statistics of the predictable plots of ``kind`` over ``datasets``."""
+    n_in, lo_hi, bands, blank, mean_img, per_range = [], [], [], [], [], {}
+    for refl in datasets:
+        obs = refl.observables.get(kind)
+        if obs is None:
+            continue
+        p = make_plots(obs)
+        pred = p.predictable
+        blank.extend(~pred)
+        for j in np.flatnonzero(pred):
+            c = p.counts[j].astype(np.float64)
+            rows = c.sum(axis=1)
+            rows = rows / max(rows.sum(), 1.0)
+            bands.append(rows.reshape(ROW_BANDS, -1).sum(axis=1))  # top → bottom quarters
+            lo, hi = p.y_limits[j]
+            lo_hi.append(lo / hi if hi else np.nan)
+            n_in.append(p.n_in_range[j])
+            per_range.setdefault(p.ranges[j].index, []).append(p.n_in_range[j])
+        if pred.any():
+            mean_img.append(p.inputs[pred, ..., 0].mean(axis=0))
+    bands = np.array(bands) if bands else np.zeros((0, ROW_BANDS))
+    q = lambda a: [float(x) for x in np.nanpercentile(a, (10, 50, 90))] if len(a) else []
+    return {
+        "n_datasets": len(datasets),
+        "n_plots": int(len(n_in)),
+        "nonpredictable_fraction": float(np.mean(blank)) if blank else float("nan"),
+        "reflections_per_plot_p10_p50_p90": q(n_in),
+        "ylow_over_yhigh_p10_p50_p90": q(lo_hi),
+        "row_quarters_mean_top_to_bottom": [float(x) for x in bands.mean(axis=0)] if len(bands) else [],
+        "bottom_quarter_p10_p50_p90": q(bands[:, -1]) if len(bands) else [],
+        "median_reflections_by_range": {str(k): float(np.median(v)) for k, v in sorted(per_range.items())},
+        "_mean_image": np.mean(mean_img, axis=0) if mean_img else None,
+    }
+
+
+def simulated_clean(n: int, seed: int) -> list[Reflections]:
+    rng = np.random.default_rng(seed)
+    return [simulate_dataset(rng, name=f"cmp-{k}", ice=False).reflections for k in range(n)]
+
+
+def draw_side_by_side(real: list[Reflections], sim: list[Reflections], kind: str, path: Path, n_rows: int = 3, ranges=(2, 5, 8, 10)) -> Path:
+    """Rows of real (left block) and simulated (right block) plots for a few ranges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pick = lambda sets: [r for r in sets if kind in r.observables and r.observables[kind].d_min < 1.7][:n_rows]
+    blocks = [("real", pick(real)), ("simulated", pick(sim))]
+    fig, axes = plt.subplots(n_rows, 2 * len(ranges), figsize=(2 * len(ranges) * 1.3, n_rows * 1.45))
+    axes = np.atleast_2d(axes)
+    for b, (title, sets) in enumerate(blocks):
+        for i in range(n_rows):
+            p = make_plots(sets[i].observables[kind]) if i < len(sets) else None
+            for j, idx in enumerate(ranges):
+                ax = axes[i, b * len(ranges) + j]
+                ax.set_xticks([]), ax.set_yticks([])
+                if p is None or idx > len(p.ranges):
+                    continue
+                ax.imshow(p.counts[idx - 1], cmap="Greys", aspect="auto", vmax=max(3.0, np.percentile(p.counts[idx - 1], 99.5)))
+                name = sets[i].name if title == "real" else "sim"
+                ax.set_title(f"{name[:12]} {kind}{idx}", fontsize=6)
+    fig.suptitle(f"{kind}: real (left) vs simulated (right)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def draw_mean_images(stats: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in stats if stats[k].get("_mean_image") is not None]
+    fig, axes = plt.subplots(1, len(keys), figsize=(1.8 * len(keys), 2.1))
+    for ax, k in zip(np.atleast_1d(axes), keys):
+        ax.imshow(stats[k]["_mean_image"], cmap="viridis", aspect="auto")
+        ax.set_title(k, fontsize=7)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.simulate.compare", description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data" / "real")
+    ap.add_argument("--n-sim", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    real = load_real(args.real)
+    sim = simulated_clean(args.n_sim, args.seed)
+    stats = {}
+    for kind in ("I", "F"):
+        stats[f"real {kind}"] = plot_statistics(real, kind)
+        stats[f"sim {kind}"] = plot_statistics(sim, kind)
+        draw_side_by_side(real, sim, kind, args.out_dir / f"side_by_side_{kind}.png")
+    draw_mean_images(stats, args.out_dir / "mean_plots.png")
+    public = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in stats.items()}
+    (args.out_dir / "stats.json").write_text(json.dumps(public, indent=1))
+    rows = ["n_datasets", "n_plots", "nonpredictable_fraction", "reflections_per_plot_p10_p50_p90",
+            "ylow_over_yhigh_p10_p50_p90", "row_quarters_mean_top_to_bottom", "bottom_quarter_p10_p50_p90"]
+    print("| statistic | " + " | ".join(public) + " |")
+    print("|---|" + "---|" * len(public))
+    fmt = lambda v: ", ".join(f"{x:.3g}" for x in v) if isinstance(v, list) else f"{v:.3g}"
+    for r in rows:
+        print(f"| {r} | " + " | ".join(fmt(public[k][r]) for k in public) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
