@@ -70,10 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
+    scan = sub.add_parser("scan", help="survey many data sets into a resumable results store (SQLite)")
+    scan.add_argument("paths", nargs="*", metavar="PATH",
+                      help="files, directories (searched recursively) or list files (one path per line)")
+    scan.add_argument("--db", type=Path, default=Path("helcaraxe-scan.sqlite"),
+                      help="results store (default ./helcaraxe-scan.sqlite); re-running skips what is done")
+    scan.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="worker processes (default: one per core; 0: in this process)")
+    scan.add_argument("--dask-scheduler", default=None, metavar="URL",
+                      help="run on a Dask distributed cluster (tcp://host:8786; needs the [dask] extra)")
+    scan.add_argument("--retry-failed", action="store_true", help="analyse data sets that failed before again")
+    scan.add_argument("--parquet", type=Path, default=None, metavar="DIR",
+                      help="export the store as Parquet tables (needs the [parquet] extra)")
+    scan.add_argument("--summary", type=Path, default=None, metavar="OUT_DIR", help="draw the survey figures")
+    scan.add_argument("--metadata", type=Path, default=None, metavar="CSV",
+                      help="with --summary: CSV of id, deposition year, ... for the per-year plot")
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_analysis_arguments(scan)
+    scan.set_defaults(func=cmd_scan)
+
     det = sub.add_parser("detectors", help="list the registered ice detectors and installed networks")
     det.add_argument("--networks", default=None, metavar="DIR")
     det.set_defaults(func=cmd_detectors)
-    for p in (check, demo, det):
+    for p in (check, demo, scan, det):
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -167,6 +186,12 @@ def cmd_demo(args) -> int:
     args.fail_on_ice = args.explain = args.quiet = False
     args.columns = args.block = None
     return cmd_check(args)
+
+
+def cmd_scan(args) -> int:
+    from .scan.command import scan_command
+
+    return scan_command(args, _options(args))
 
 
 def cmd_detectors(args) -> int:
