@@ -87,3 +87,46 @@ def test_convert_published_h5_matches_published_tflite(kind, published_dir, tmp_
     x = np.concatenate([z[f"input_{kind}"] for z in map(np.load, files) if f"input_{kind}" in z])[..., None]
     assert len(x) >= 20
     np.testing.assert_allclose(ours.predict(x), theirs.predict(x), atol=1e-5, rtol=0)
+
+
+def test_fit_is_reproducible_with_a_seed():
+    from auspex_helcaraxe.training import train as tr
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((48, 80, 80, 1)).astype(np.float32)
+    y = (rng.random(48) < 0.4).astype(np.int8)
+    groups = np.repeat(np.arange(12), 4)
+    weights = []
+    for _ in range(2):
+        tr.set_seeds(7)
+        model = build_model(filters=(2, 2, 2, 2), dense_units=4, seed=7)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+        t, v = tr.tdata.split_by_group(groups, 0.25, 7)
+        tr._fit(model, X, y, t, v, epochs=1, batch_size=16, seed=7, log=lambda m: None, balance=False)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+@pytest.mark.slow
+def test_tiny_training_run(tmp_path):
+    """A few steps end to end: simulated sets → F → I by transfer → TFLite + cards that load."""
+    from auspex_helcaraxe.training.train import train
+
+    summary = train(tmp_path / "nets", seed=1, n_datasets=10, epochs=1, transfer_epochs=1, batch_size=16,
+                    cache_dir=tmp_path / "cache", check_int8=False, log=lambda m: None)
+    nets = load_networks(tmp_path / "nets")
+    assert set(nets) == {"I", "F"}
+    for kind, net in nets.items():
+        card = net.card
+        assert card.name == f"helcaraxe_{kind.lower()}obs" and card.sha256 == sha256_of(net.path)
+        assert 0.5 <= card.threshold <= 0.99
+        assert card.metrics["validation_simulated"]["n"] > 0
+        assert card.extra["macs_per_plot"] <= MAX_MACS
+        assert "published" not in card.training_data.lower().replace("never trained on the published", "")
+        p = net.predict(np.zeros((2, 80, 80, 1), np.float32))
+        assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+    assert nets["I"].card.extra["training"]["initialised_from"].startswith("helcaraxe_fobs")
+    assert nets["I"].card.extra["training"]["learning_rate_used"] == 5e-4
+    assert summary["networks"]["F"]["macs_per_plot"] == count_macs(build_model())
+    # the training set was cached: a second call reads it instead of simulating again
+    assert len(list((tmp_path / "cache").glob("set_*/done"))) == 2

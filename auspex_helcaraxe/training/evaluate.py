@@ -330,6 +330,7 @@ def evaluate(
     test_seed: int = TEST_SEED,
     ice_seeds: int = 6,
     icefinder: bool = True,
+    sets: tuple[str, ...] = ("simulated", "semi", "real"),
     figure: str | os.PathLike | None = None,
     notes: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
@@ -340,6 +341,7 @@ def evaluate(
 
     ``published_dir`` defaults to ``<shared>/reference/published`` and ``real_dir`` to
     ``<shared>/data/real`` when ``../shared`` exists; sets (2) and (3) are skipped without real data.
+    ``sets`` chooses among ``"simulated"``, ``"semi"`` and ``"real"`` (the simulated set always runs).
     ``notes``: a Markdown file appended to the report (a hand-written discussion).
     Returns all metrics (plain dicts; the raw rows under ``"rows"``).
     """
@@ -357,10 +359,11 @@ def evaluate(
     sim = collect(simulated_items(n_test, test_seed), contenders, icefinder, log=log)
     result["rows"]["simulated"] = sim
     semi = real = None
-    if real_dir is not None:
+    if real_dir is not None and "semi" in sets:
         log("(2) semi-synthetic: held-out clean real data sets + simulated ice")
         semi = collect(semi_synthetic_items(real_dir, ice_seeds, log=log), contenders, icefinder, log=log)
         result["rows"]["semi"] = semi
+    if real_dir is not None and "real" in sets:
         log("(3) real data sets as they are")
         real = collect(real_items(real_dir, log=log), contenders, icefinder, log=log)
         result["rows"]["real"] = real

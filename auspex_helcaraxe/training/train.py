@@ -213,26 +213,25 @@ def train(
             f_model = model
 
         # Export, then measure on the validation set through the TFLite runtime (what ships).
+        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}", model=model)
         Xv, yv = X[va], y[va].astype(bool)
-        with tempfile.TemporaryDirectory() as tmp:
-            q_path = Path(tmp) / "int8.tflite"
-            int8 = None
-            if check_int8:
+        p32 = _tflite_predict(path, kind, Xv)
+        threshold = calibrate_threshold(p32, yv, target_specificity) if target_specificity else 0.5
+        m32, m05 = binary_metrics(yv, p32 >= threshold), binary_metrics(yv, p32 >= 0.5)
+        int8 = None
+        if check_int8:
+            with tempfile.TemporaryDirectory() as tmp:
+                q_path = Path(tmp) / "int8.tflite"
                 q_path.write_bytes(keras_to_tflite(model, "dynamic"))
-            f32_tmp = Path(tmp) / "f32.tflite"
-            f32_tmp.write_bytes(keras_to_tflite(model))
-            p32 = _tflite_predict(f32_tmp, kind, Xv)
-            threshold = calibrate_threshold(p32, yv, target_specificity) if target_specificity else 0.5
-            m32, m05 = binary_metrics(yv, p32 >= threshold), binary_metrics(yv, p32 >= 0.5)
-            if check_int8:
                 p8 = _tflite_predict(q_path, kind, Xv)
-                m8 = binary_metrics(yv, p8 >= threshold)
-                int8 = {"accuracy": compact(m8)["accuracy"], "sensitivity": compact(m8)["sensitivity"],
-                        "specificity": compact(m8)["specificity"],
-                        "max_abs_probability_difference": round(float(np.max(np.abs(p8 - p32))), 6),
-                        "decisions_changed": int(np.sum((p8 >= threshold) != (p32 >= threshold))),
-                        "size_bytes": q_path.stat().st_size, "float32_size_bytes": f32_tmp.stat().st_size}
-                int8["as_good"] = bool(m8["accuracy"]["value"] >= m32["accuracy"]["value"] - 0.002)
+                q_size = q_path.stat().st_size
+            m8 = binary_metrics(yv, p8 >= threshold)
+            c8 = compact(m8)
+            int8 = {"accuracy": c8["accuracy"], "sensitivity": c8["sensitivity"], "specificity": c8["specificity"],
+                    "max_abs_probability_difference": round(float(np.max(np.abs(p8 - p32))), 6) if len(p8) else 0.0,
+                    "decisions_changed": int(np.sum((p8 >= threshold) != (p32 >= threshold))),
+                    "size_bytes": q_size, "float32_size_bytes": path.stat().st_size,
+                    "as_good": bool(m8["accuracy"]["value"] >= m32["accuracy"]["value"] - 0.002)}
         train_time = time.time() - tk
         metrics = {"validation_simulated": compact(m32),
                    "validation_simulated_at_0.5": compact(m05),
@@ -247,20 +246,20 @@ def train(
             + (f"; {len(backgrounds)} clean real data sets used as backgrounds with simulated ice" if backgrounds else "")
             + ". Never trained on the published networks' outputs."
         )
-        extra = {"training": {**params, "epochs_run": len(history["loss"]),
-                              "learning_rate_used": lr,
-                              "initialised_from": "helcaraxe_fobs (transfer learning)" if kind == "I" else "He normal",
-                              "train_plots": int(tr.sum()), "validation_plots": int(va.sum()),
-                              "wall_time_s": round(train_time, 1), "history": history},
-                 "architecture": "4 x (2 x [conv ELU + batch norm] + max pool), dense 32 + dropout, sigmoid",
-                 "shipped_precision": "float32" if not (int8 and int8["as_good"]) else "float32 (int8 as good; see int8_dynamic_range)",
-                 "licence": "same as auspex-helcaraxe (LGPL-3.0-or-later)"}
-        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}", threshold=threshold,
-                       training_data=data_desc, metrics=metrics, extra=extra, model=model)
         card = json.loads(path.with_suffix(".json").read_text())
-        card["name"] = f"helcaraxe_{kind.lower()}obs"
-        card["source"] = keras_path.name
-        card["source_sha256"] = None  # the .keras file is not shipped; the card describes the training
+        card.update({
+            "name": f"helcaraxe_{kind.lower()}obs", "threshold": threshold, "training_data": data_desc,
+            "metrics": metrics, "source": keras_path.name,
+            "source_sha256": None,  # the .keras file is not shipped; the card describes the training
+            "training": {**params, "epochs_run": len(history["loss"]), "learning_rate_used": lr,
+                         "initialised_from": "helcaraxe_fobs (transfer learning)" if kind == "I" else "He normal",
+                         "train_plots": int(tr.sum()), "validation_plots": int(va.sum()),
+                         "wall_time_s": round(train_time, 1), "history": history},
+            "architecture": "4 x (2 x [conv ELU + batch norm] + max pool), dense 32 + dropout, sigmoid",
+            "shipped_precision": "float32" + (" (dynamic-range int8 as good on validation; see int8_dynamic_range)"
+                                               if int8 and int8["as_good"] else ""),
+            "licence": "same as auspex-helcaraxe (LGPL-3.0-or-later)",
+        })
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
         summary["networks"][kind] = {"tflite": str(path), "metrics": metrics, "wall_time_s": round(train_time, 1),
                                      **describe(model)}

@@ -1,0 +1,110 @@
+"""Evaluation tools (no TensorFlow): Wilson intervals, metrics, detection curves, threshold
+calibration, the fixed real-data split and a small end-to-end evaluation through TFLite."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from auspex_helcaraxe.training import data as tdata
+from auspex_helcaraxe.training.evaluate import evaluate
+from auspex_helcaraxe.training.metrics import (
+    binary_metrics,
+    detection_curve,
+    falls_with_strength,
+    strength_at_half,
+    wilson_interval,
+)
+from auspex_helcaraxe.training.train import calibrate_threshold
+
+
+@pytest.mark.parametrize(
+    "k, n, lo, hi",
+    # Newcombe (1998), Stat. Med. 17:857, Table I, method 3 (Wilson score interval)
+    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)],
+)
+def test_wilson_interval_matches_newcombe(k, n, lo, hi):
+    a, b = wilson_interval(k, n)
+    assert a == pytest.approx(lo, abs=6e-5) and b == pytest.approx(hi, abs=6e-5)
+
+
+def test_wilson_interval_empty():
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+def test_binary_metrics_counts():
+    truth = np.array([1, 1, 1, 0, 0, 0, 0, 1], bool)
+    flag = np.array([1, 0, 1, 0, 1, 0, 0, 1], bool)
+    m = binary_metrics(truth, flag)
+    assert (m["tp"], m["fn"], m["tn"], m["fp"]) == (3, 1, 3, 1)
+    assert m["sensitivity"]["value"] == 0.75 and m["specificity"]["value"] == 0.75
+    assert m["accuracy"]["k"] == 6 and m["accuracy"]["n"] == 8
+
+
+def test_detection_curve_and_strength_at_half():
+    rng = np.random.default_rng(0)
+    s = np.exp(rng.uniform(np.log(0.01), np.log(100), 20000))
+    flagged = rng.random(s.size) < 1 / (1 + (1.0 / s) ** 2)  # 50 % at strength 1
+    edges = np.exp(np.linspace(np.log(0.01), np.log(100), 17))
+    c = detection_curve(s, flagged, edges)
+    assert c["n"].sum() == s.size
+    assert np.all(c["lo"] <= c["rate"]) and np.all(c["rate"] <= c["hi"])
+    assert strength_at_half(c) == pytest.approx(1.0, rel=0.25)
+    assert falls_with_strength(c) == []
+    dropping = dict(c, rate=c["rate"][::-1].copy(), lo=c["lo"][::-1].copy(), hi=c["hi"][::-1].copy())
+    assert falls_with_strength(dropping)
+
+
+def test_calibrate_threshold_reaches_target_specificity():
+    rng = np.random.default_rng(1)
+    p = np.concatenate([rng.beta(2, 5, 900), rng.beta(5, 2, 300)])
+    y = np.r_[np.zeros(900, bool), np.ones(300, bool)]
+    t = calibrate_threshold(p, y, 0.98)
+    assert 0.5 <= t <= 0.99
+    assert np.mean(p[~y] < t) >= 0.98
+    assert np.mean(p[~y] < t - 0.01) < 0.98 or t == 0.5
+    assert calibrate_threshold(np.full(10, 0.1), np.zeros(10, bool), 0.98) == 0.5  # never below 0.5
+
+
+def test_split_by_group_keeps_groups_whole():
+    groups = np.repeat(np.arange(40), 3)
+    tr, va = tdata.split_by_group(groups, 0.25, seed=3)
+    assert not np.any(tr & va) and np.all(tr | va)
+    assert set(groups[tr]).isdisjoint(groups[va]) and len(set(groups[va])) == 10
+    assert np.array_equal(va, tdata.split_by_group(groups, 0.25, seed=3)[1])
+
+
+def test_background_split_is_fixed_and_disjoint(real_data, shared_dir):
+    real_dir = shared_dir / "data" / "real"
+    train, held = tdata.background_split(real_dir)
+    clean = sorted(r.relpath for r in tdata.read_labels(real_dir) if r.label == "clean")
+    rel = lambda ps: [p.relative_to(real_dir).as_posix() for p in ps]  # noqa: E731
+    assert set(rel(train)).isdisjoint(rel(held))
+    assert sorted(rel(train) + rel(held)) == clean
+    assert rel(held) == clean[1::2] and rel(train) == clean[0::2]
+    assert all(p.is_file() for p in train + held)
+
+
+def test_read_labels_parses_ice_ranges(shared_dir):
+    rows = {r.relpath: r for r in tdata.read_labels(shared_dir / "data" / "real")}
+    ice = [r for r in rows.values() if r.label == "ice"]
+    assert ice and all(r.ice_ranges for r in ice)
+    assert all(1 <= i <= 25 for r in ice for v in r.ice_ranges.values() for i in v)
+
+
+def test_evaluate_small_simulated_set(tmp_path, published_dir):
+    """End to end on a few simulated data sets: markdown, figure and consistent counts."""
+    res = evaluate(published_dir, tmp_path / "eval.md", published_dir=published_dir, n_test=6, sets=(),
+                   log=lambda m: None)
+    md = (tmp_path / "eval.md").read_text()
+    assert "(1) Simulated test set" in md and "Icefinder" in md
+    assert (tmp_path / "detection_vs_strength.png").stat().st_size > 1000
+    rows = res["rows"]["simulated"]
+    assert set(rows.flagged) == {"ours", "published", "Icefinder"}
+    # the same networks under two names give the same verdicts on the same plots
+    assert np.array_equal(rows.flagged["ours"], rows.flagged["published"])
+    assert not np.any(rows.flagged["ours"] & ~rows.predictable)
+    m = res["metrics"]["(1) Simulated test set"]["overall"]["all plots"]["ours"]
+    assert m["n"] == int(np.sum(rows.predictable & ~np.isnan(rows.label)))
