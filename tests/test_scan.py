@@ -438,3 +438,38 @@ def test_simulated_survey_summary_matches_the_host(tmp_path):
         expected[year][0] += 1
         expected[year][1] += int(iced[ident])
     assert by_year == {y: tuple(v) for y, v in expected.items()}
+
+
+def test_real_data_survey_stores_the_published_probabilities(tmp_path, shared_dir, published_dir, published_reference):
+    """All real files through a 2-process scan: each stored once, unmerged ones failed with their reason,
+    and the stored probabilities are the published pipeline's (where the same columns were read)."""
+    root = shared_dir / "data" / "real"
+    db = tmp_path / "real.db"
+    report = run_scan([root], db, workers=2, progress=False, detectors="helcaraxe",
+                      options=AnalysisOptions(networks=str(published_dir)))
+    found = discover([root])
+    assert report.found == len(found) and report.done + report.failed == len(found)
+    con = sqlite3.connect(db)
+    assert sorted(f for (f,) in con.execute("SELECT file FROM datasets")) == sorted(found)
+    for file, reason in report.failures:
+        if "/unmerged/" in file:
+            assert "unmerged" in reason
+    assert sum("/unmerged/" in f for f, _ in report.failures) == len(list((root / "unmerged").iterdir()))
+    compared = 0
+    for name, ref in published_reference.items():
+        path = next(p for p in found if Path(p).name == name)
+        refl = read(path)
+        for kind in ("I", "F"):
+            probs = ref.get(f"prob_{kind}")
+            obs = refl.observables.get(kind)
+            if not probs or obs is None or list(obs.columns) != list(ref[f"columns_{kind}"]):
+                continue
+            stored = dict(con.execute(
+                "SELECT r.range_index, r.value FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
+                "WHERE d.file=? AND r.observable=? AND r.status='predicted'", (path, kind)))
+            for index, p in enumerate(probs, start=1):
+                if p is not None and index in stored:
+                    assert stored[index] == pytest.approx(p, abs=1e-5), (name, kind, index)
+                    compared += 1
+    assert compared > 100
+    con.close()
