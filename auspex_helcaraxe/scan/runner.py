@@ -65,9 +65,10 @@ class ScanReport:
         return "\n".join(lines)
 
     def summary_line(self) -> str:
+        rate = f", {self.rate:.2f} data sets/s" if self.done + self.failed else ""
         return (
             f"{self.found} data sets: {self.done} analysed, {self.failed} failed, {self.skipped} already done "
-            f"({self.wall_s:.1f} s, {self.rate:.2f} data sets/s) -> {self.db}"
+            f"({self.wall_s:.1f} s{rate}) -> {self.db}"
         )
 
 
