@@ -39,6 +39,16 @@ def load_real(root: Path, labels: tuple[str, ...] = ("clean",)) -> list[Reflecti
     return out
 
 
+def _ice_ranges_of(root: Path, refl: Reflections) -> dict[str, tuple[int, ...]]:
+    """Iced ranges per observable of a real data set from ``labels.tsv`` (``I:5,8;F:5,8``)."""
+    with open(root / "labels.tsv") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if Path(row["path"]).name == refl.name and row["ice_ranges"]:
+                return {k: tuple(int(i) for i in v.split(",")) for k, _, v in
+                        (part.partition(":") for part in row["ice_ranges"].split(";"))}
+    return {}
+
+
 def plot_statistics(datasets: list[Reflections], kind: str) -> dict:
     """Distribution statistics of the predictable plots of ``kind`` over ``datasets``."""
     n_in, lo_hi, bands, blank, mean_img, per_range = [], [], [], [], [], {}
@@ -80,31 +90,84 @@ def simulated_clean(n: int, seed: int) -> list[Reflections]:
     return [simulate_dataset(rng, name=f"cmp-{k}", ice=False).reflections for k in range(n)]
 
 
-def draw_side_by_side(real: list[Reflections], sim: list[Reflections], kind: str, path: Path, n_rows: int = 3, ranges=(2, 5, 8, 10)) -> Path:
-    """Rows of real (left block) and simulated (right block) plots for a few ranges."""
+def _show(ax, counts, title: str) -> None:
+    ax.imshow(counts, cmap="Greys", aspect="auto", vmax=max(2.0, float(np.percentile(counts, 99.5))), interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(title, fontsize=6)
+
+
+def _first_predictable(refl: Reflections, kind: str, n: int, wanted: tuple[int, ...] | None = None):
+    p = make_plots(refl.observables[kind])
+    idx = [j for j in np.flatnonzero(p.predictable) if wanted is None or p.ranges[j].index in wanted]
+    return [(p.ranges[j].index, p.counts[j], int(p.n_in_range[j])) for j in idx[:n]]
+
+
+def draw_side_by_side(real: list[Reflections], sim: list[Reflections], kind: str, path: Path, n_rows: int = 4, n_cols: int = 4) -> Path:
+    """Rows of data sets: real ones (left block) and simulated ones (right block), the first
+    ``n_cols`` predictable plots of each (ranges in the titles)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pick = lambda sets: [r for r in sets if kind in r.observables and r.observables[kind].d_min < 1.7][:n_rows]
-    blocks = [("real", pick(real)), ("simulated", pick(sim))]
-    fig, axes = plt.subplots(n_rows, 2 * len(ranges), figsize=(2 * len(ranges) * 1.3, n_rows * 1.45))
-    axes = np.atleast_2d(axes)
+    def pick(sets):
+        out = [r for r in sets if kind in r.observables and len(_first_predictable(r, kind, n_cols)) == n_cols]
+        step = max(1, len(out) // n_rows)
+        return out[::step][:n_rows]
+
+    blocks = [("real", pick(real)), ("sim", pick(sim))]
+    fig, axes = plt.subplots(n_rows, 2 * n_cols, figsize=(2 * n_cols * 1.25, n_rows * 1.35))
     for b, (title, sets) in enumerate(blocks):
         for i in range(n_rows):
-            p = make_plots(sets[i].observables[kind]) if i < len(sets) else None
-            for j, idx in enumerate(ranges):
-                ax = axes[i, b * len(ranges) + j]
-                ax.set_xticks([]), ax.set_yticks([])
-                if p is None or idx > len(p.ranges):
-                    continue
-                ax.imshow(p.counts[idx - 1], cmap="Greys", aspect="auto", vmax=max(3.0, np.percentile(p.counts[idx - 1], 99.5)))
-                name = sets[i].name if title == "real" else "sim"
-                ax.set_title(f"{name[:12]} {kind}{idx}", fontsize=6)
-    fig.suptitle(f"{kind}: real (left) vs simulated (right)", fontsize=8)
+            items = _first_predictable(sets[i], kind, n_cols) if i < len(sets) else []
+            for j in range(n_cols):
+                ax = axes[i, b * n_cols + j]
+                if j < len(items):
+                    idx, counts, n_in = items[j]
+                    name = sets[i].name[:10] if title == "real" else "simulated"
+                    _show(ax, counts, f"{name} {kind}{idx} n={n_in}")
+                else:
+                    ax.axis("off")
+    fig.suptitle(f"{kind} plots of clean data sets: real (left) and simulated (right)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def draw_iced_examples(real_iced: list[tuple[Reflections, str, tuple[int, ...]]], path: Path, seed: int = 3, n_sim: int = 8) -> Path:
+    """Known real ice plots (data set, observable, ranges) next to simulated iced plots (label 1)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    real_items = []
+    for refl, kind, ranges in real_iced:
+        for idx, counts, n_in in _first_predictable(refl, kind, 25, ranges):
+            real_items.append((f"real {refl.name[:12]} {kind}{idx}", counts))
+    rng = np.random.default_rng(seed)
+    sim_items = []
+    while len(sim_items) < n_sim:
+        ds = simulate_dataset(rng, name="iced-example", ice={"probability": 1.0}, hard_negatives=[], hard_negative_params={})
+        kind = "IF"[len(sim_items) % 2]
+        p = make_plots(ds.reflections.observables[kind])
+        pos = [j for j in np.flatnonzero(p.predictable) if ds.truth[p.ranges[j].index].label(kind)]
+        if pos:
+            j = pos[int(rng.integers(len(pos)))]
+            t = ds.truth[p.ranges[j].index]
+            sim_items.append((f"sim {kind}{t.index} strength {t.strength:.2g}", p.counts[j]))
+    items = real_items + sim_items
+    n_cols = 6
+    n_rows = int(np.ceil(len(items) / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * 1.5, n_rows * 1.5))
+    for ax in np.ravel(axes)[len(items):]:
+        ax.axis("off")
+    for ax, (title, counts) in zip(np.ravel(axes), items):
+        _show(ax, counts, title)
+    fig.suptitle("Ice: real plots (first) and simulated plots labelled iced", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
@@ -143,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         stats[f"sim {kind}"] = plot_statistics(sim, kind)
         draw_side_by_side(real, sim, kind, args.out_dir / f"side_by_side_{kind}.png")
     draw_mean_images(stats, args.out_dir / "mean_plots.png")
+    iced = [(r, k, rng) for r in load_real(args.real, ("ice",)) for k, rng in _ice_ranges_of(args.real, r).items()]
+    if iced:
+        draw_iced_examples(iced, args.out_dir / "iced_examples.png")
     public = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in stats.items()}
     (args.out_dir / "stats.json").write_text(json.dumps(public, indent=1))
     rows = ["n_datasets", "n_plots", "nonpredictable_fraction", "reflections_per_plot_p10_p50_p90",

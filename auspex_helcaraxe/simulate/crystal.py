@@ -28,9 +28,9 @@ def draw_space_group(rng: np.random.Generator) -> str:
 
 
 def draw_cell(rng: np.random.Generator, hm: str) -> tuple[float, ...]:
-    """A cell consistent with the space group's crystal system; edges log-normal around 60 Å."""
+    """A cell consistent with the space group's crystal system; edges log-normal around 68 Å."""
     system = crystal_system(hm)
-    edge = lambda: float(np.clip(np.exp(rng.normal(np.log(62.0), 0.38)), 24.0, 260.0))
+    edge = lambda: float(np.clip(np.exp(rng.normal(np.log(68.0), 0.38)), 24.0, 260.0))
     a, b, c = edge(), edge(), edge()
     if system == "triclinic":
         return (a, b, c, float(rng.uniform(70, 110)), float(rng.uniform(70, 110)), float(rng.uniform(70, 115)))
