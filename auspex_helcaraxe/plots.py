@@ -172,6 +172,8 @@ def _grouped_percentiles(sorted_vals: np.ndarray, starts: np.ndarray, q: tuple[f
     limits — and hence the histograms — equal the published ones. Empty groups give NaN.
     """
     count = np.diff(starts)
+    if sorted_vals.size == 0:
+        return np.full(count.size, np.nan), np.full(count.size, np.nan)
     out = []
     for quantile in q:
         virtual = (count - 1) * (np.float64(quantile) / 100.0)

@@ -106,6 +106,22 @@ def test_degenerate_and_empty_ranges():
     assert plots.counts[0].sum() == 0 and not plots.predictable[0]
 
 
+def test_no_reflection_in_any_covered_range():
+    # Data reach 2.5 Å, but the ice ranges they cover are all empty (e.g. cut out): published rule,
+    # y limits from 0 to the 90th percentile of all observations; every plot blank.
+    rng = np.random.default_rng(4)
+    d = (rng.uniform(1 / 20**3, 1 / 2.5**3, 3000)) ** (-1 / 3)
+    keep = np.ones(d.size, bool)
+    for r in ice_ranges()[:4]:
+        keep &= ~((d >= r.d_min) & (d <= r.d_max))
+    obs = _observable(d[keep], rng.exponential(10.0, keep.sum()))
+    plots = make_plots(obs)
+    assert [r.index for r in plots.ranges] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(plots.counts, _reference_counts(obs))
+    np.testing.assert_allclose(plots.y_limits[:, 1], np.percentile(obs.values, 90))
+    assert not plots.predictable.any()
+
+
 def test_standardise_matches_published_formula():
     rng = np.random.default_rng(3)
     counts = rng.poisson(0.3, (3, 80, 80)).astype(np.float32)
