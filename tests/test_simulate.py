@@ -17,7 +17,8 @@ from auspex_helcaraxe.simulate import add_ice, demo_dataset, make_training_set, 
 from auspex_helcaraxe.simulate import wilson
 from auspex_helcaraxe.simulate.ice_lines import ice_lines
 
-CLEAN = dict(ice=False, hard_negatives=[], hard_negative_params={}, anisotropic=False, missing_cone_deg=0.0)
+CLEAN = dict(ice=False, hard_negatives=[], hard_negative_params={}, anisotropic=False, missing_cone_deg=0.0,
+             intensity_processing="measured")
 
 
 def _shells(s, n):
@@ -256,3 +257,14 @@ def test_add_ice_on_real_data(real_data, kind):
     assert truth[5].label(kind)
     ring = np.abs(1 / out.observables[kind].d - 1 / 2.249) < 0.002
     assert np.median(out.observables[kind].values[ring]) > 1.3 * np.median(base.observables[kind].values[ring])
+
+
+@pytest.mark.parametrize("processing", ["reject_negative", "from_amplitudes"])
+def test_intensity_processing_variants(processing):
+    ds = simulate_dataset(17, d_min=1.8, isig_edge=1.5, intensity_processing=processing, ice={"probability": 1.0})
+    obs = ds.reflections.observables["I"]
+    assert (obs.values > 0).all()
+    assert len(ds.clean["I"]) == len(obs)
+    if processing == "from_amplitudes":
+        f = ds.reflections.observables["F"]
+        np.testing.assert_allclose(obs.values, f.values.astype(float) ** 2 + f.sigmas.astype(float) ** 2, rtol=1e-5)

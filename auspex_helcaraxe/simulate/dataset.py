@@ -75,6 +75,7 @@ def draw_params(rng: np.random.Generator, overrides: dict[str, Any]) -> dict:
     take("bg_slope", lambda: float(rng.uniform(-0.1, 0.15)))
     take("gain", lambda: _log_uniform(rng, 0.0005, 0.02))
     take("error_floor", lambda: float(rng.uniform(0.02, 0.07)))
+    take("intensity_processing", lambda: str(rng.choice(["measured", "reject_negative", "from_amplitudes"], p=[0.8, 0.08, 0.12])))
     take("completeness", lambda: float(rng.uniform(0.85, 1.0)))
     take("missing_cone_deg", lambda: float(rng.uniform(5, 30)) if rng.random() < 0.35 else 0.0)
     take("missing_cone_axis", lambda: crystal.random_unit_vector(rng).tolist())
@@ -197,9 +198,19 @@ def simulate_dataset(seed: int | np.random.Generator = 0, **overrides) -> Simula
     sigma_fw = est(s) * eps
     f_ice, sf_ice = wilson.french_wilson(i_ice, sig_ice, sigma_fw, centric)
     changed = i_ice != i_clean
-    f_clean = f_ice.copy()
+    f_clean, sf_clean = f_ice.copy(), sf_ice.copy()
     if changed.any():
-        f_clean[changed] = wilson.french_wilson(i_clean[changed], sig_clean[changed], sigma_fw[changed], centric[changed])[0]
+        f_clean[changed], sf_clean[changed] = wilson.french_wilson(i_clean[changed], sig_clean[changed], sigma_fw[changed], centric[changed])
+
+    # How the deposited intensities were processed: as measured (negative values kept), rejected when
+    # not positive (some older pipelines), or replaced by the French–Wilson posterior ⟨J⟩ = F² + σF²
+    # (intensities written back from amplitudes: all positive).
+    if p["intensity_processing"] == "reject_negative":
+        ok = i_ice > 0
+        hkl, i_ice, sig_ice, f_ice, sf_ice, i_clean, f_clean = (a[ok] for a in (hkl, i_ice, sig_ice, f_ice, sf_ice, i_clean, f_clean))
+    elif p["intensity_processing"] == "from_amplitudes":
+        i_ice, sig_ice = f_ice * f_ice + sf_ice * sf_ice, 2.0 * f_ice * sf_ice
+        i_clean = f_clean * f_clean + sf_clean * sf_clean
 
     columns = {
         "IMEAN": i_ice.astype(np.float32), "SIGIMEAN": sig_ice.astype(np.float32),
@@ -290,6 +301,7 @@ def demo_dataset(seed: int = 2022) -> SimulatedDataset:
         seed, name=f"demo-{seed}", space_group="P 21 21 21", cell=(46.0, 57.0, 68.0, 90.0, 90.0, 90.0), d_min=1.6,
         d_max=40.0, b_factor=18.0, scale=2000.0, isig_edge=2.0, completeness=0.97, missing_cone_deg=0.0,
         outer_completeness=0.9, anisotropic=False, hard_negatives=[], hard_negative_params={}, iced=True,
+        intensity_processing="measured",
         ice={"lines": [2.249], "strength": 4.0, "width": 0.0025, "fraction": 0.9, "sign": 1.0, "excluded": False,
              "mode": "one"},
     )
