@@ -14,10 +14,11 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from _timing import median_time
 
 from auspex_helcaraxe import icefinder
 from auspex_helcaraxe.errors import InputError
@@ -50,16 +51,6 @@ def loop_baseline(obs) -> np.ndarray:
         wt = np.exp(-0.5 * ((x[i] - x[w]) / sd) ** 2) * ((m[w] >= lo) & (m[w] <= hi))
         est[i] = (wt * m[w]).sum() / wt.sum() if wt.sum() else np.nan
     return est
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

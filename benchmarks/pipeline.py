@@ -15,44 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import median_time
 
 from auspex_helcaraxe.ice_ranges import ice_ranges
 from auspex_helcaraxe.network import load_networks
-from auspex_helcaraxe.plots import make_plots
+from auspex_helcaraxe.plots import make_plots, straightforward_counts
 from auspex_helcaraxe.reflections import read
 from auspex_helcaraxe.simulate import simulate_dataset, write_mtz
-
-
-def timed(fn, repeat: int) -> float:
-    """Median wall time of ``fn()`` in seconds."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def baseline_plots(obs) -> np.ndarray:
-    """Straightforward: per range, masks and histogram2d over all reflections."""
-    out = []
-    for r in ice_ranges():
-        if not r.covered_by(obs.d_min):
-            continue
-        sel = (obs.d >= r.d_min) & (obs.d <= r.d_max)
-        subset = obs.values[sel]
-        lim = np.percentile(subset, [0.5, 95]) if subset.size else (0, np.percentile(obs.values, 90))
-        h, _, _ = np.histogram2d(obs.d, obs.values, bins=80, range=[[r.d_min, r.d_max], list(lim)])
-        out.append(np.rot90(h))
-    return np.array(out)
 
 
 def simulated_files(sizes: list[int], directory: Path) -> list[Path]:
@@ -106,16 +81,16 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - benchmarks report and go on
                 print(f"{path.name:<40} skipped: {exc}")
                 continue
-            t_read = timed(lambda: read(path), args.repeat)
+            t_read = median_time(lambda: read(path), args.repeat)
             for kind, obs in refl.observables.items():
                 if obs.d_min > ice_ranges()[0].d_max:
                     continue
-                t_plots = timed(lambda: make_plots(obs), args.repeat)
-                t_base = timed(lambda: baseline_plots(obs), max(1, args.repeat // 2))
+                t_plots = median_time(lambda: make_plots(obs), args.repeat)
+                t_base = median_time(lambda: straightforward_counts(obs), max(1, args.repeat // 2))
                 plots = make_plots(obs)
                 inputs = plots.inputs
-                t_net = timed(lambda: ours[kind].predict(inputs), args.repeat) if kind in ours else float("nan")
-                t_pub = timed(lambda: theirs[kind].predict(inputs), args.repeat) if kind in theirs else float("nan")
+                t_net = median_time(lambda: ours[kind].predict(inputs), args.repeat) if kind in ours else float("nan")
+                t_pub = median_time(lambda: theirs[kind].predict(inputs), args.repeat) if kind in theirs else float("nan")
                 rows.append((len(obs), t_read, t_plots, t_base, t_net, t_pub, len(plots.ranges)))
                 print(f"{path.name + ' ' + kind:<40} {len(obs):>8} {t_read * 1e3:>8.2f} {t_plots * 1e3:>9.2f} "
                       f"{t_base * 1e3:>8.2f} {t_base / t_plots:>7.0f}x {t_net * 1e3:>7.2f} {t_pub * 1e3:>7.2f} "
@@ -126,7 +101,7 @@ def main() -> None:
 
         host = Host()
         analysis = host.analyse(read(biggest))
-        t_fig = timed(lambda: draw_resolution_plots(analysis, host, Path(tmp) / "fig"), 1)
+        t_fig = median_time(lambda: draw_resolution_plots(analysis, host, Path(tmp) / "fig"), 1)
         print(f"\nfigures ({biggest.name}, both observables): {t_fig * 1e3:.0f} ms")
         exe = Path(sys.executable).with_name("helcaraxe")
         for path in files[:3] + [p for p in files if p.name == "1iee.mtz"]:

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         times, cpu = stage_times(files, options, work / "stages.db")
         print_stages(times, cpu, counts)
 
-        print(f"\nscan throughput (detectors: both; wall time includes starting the worker processes):")
+        print("\nscan throughput (detectors: both; wall time includes starting the worker processes):")
         for workers in args.workers:
             db = work / f"scan_{workers}.db"
             report = run_scan([data], db, workers=workers, options=options, progress=False)

@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
-from matplotlib.patches import Polygon, Rectangle
+from matplotlib.patches import Polygon
 
 from auspex_helcaraxe.figures import draw_resolution_plots, figure_for
 from auspex_helcaraxe.host import Host

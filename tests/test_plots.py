@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from auspex_helcaraxe.ice_ranges import ice_ranges
-from auspex_helcaraxe.plots import PLOT_SIZE, _bin_index, make_plots, standardise
+from auspex_helcaraxe.plots import _bin_index, make_plots, standardise, straightforward_counts
 from auspex_helcaraxe.reflections import Observable, read
 
 
@@ -49,22 +49,6 @@ def _observable(d, values, kind="I"):
     return Observable(kind, ("I", "SIGI"), d, values, np.ones_like(values))
 
 
-def _reference_counts(obs: Observable) -> np.ndarray:
-    """The straightforward published algorithm: one histogram2d over all reflections per range."""
-    out = []
-    for r in ice_ranges():
-        if not r.covered_by(obs.d_min):
-            continue
-        sel = (obs.d >= r.d_min) & (obs.d <= r.d_max)
-        subset = obs.values[sel]
-        if r.partially_covered_by(obs.d_min):
-            subset = np.append(subset, obs.values[-1])
-        lim = np.percentile(subset, [0.5, 95]) if subset.size else (0, np.percentile(obs.values, 90))
-        h, _, _ = np.histogram2d(obs.d, obs.values, bins=PLOT_SIZE, range=[[r.d_min, r.d_max], list(lim)])
-        out.append(np.rot90(h))
-    return np.array(out)
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_vectorised_binning_equals_histogram2d(seed):
     rng = np.random.default_rng(seed)
@@ -78,7 +62,7 @@ def test_vectorised_binning_equals_histogram2d(seed):
     d[100:150] = np.float32(r.d_min + (r.d_max - r.d_min) * 0.25)
     values[200:400] = 7.0
     obs = _observable(d, values)
-    np.testing.assert_array_equal(make_plots(obs).counts, _reference_counts(obs))
+    np.testing.assert_array_equal(make_plots(obs).counts, straightforward_counts(obs))
 
 
 def test_partial_range_appends_last_observation_and_is_nonpredictable():
@@ -89,7 +73,7 @@ def test_partial_range_appends_last_observation_and_is_nonpredictable():
     obs = _observable(d, values)
     plots = make_plots(obs)
     assert [r.index for r in plots.ranges] == [1, 2, 3, 4, 5]
-    np.testing.assert_array_equal(plots.counts, _reference_counts(obs))
+    np.testing.assert_array_equal(plots.counts, straightforward_counts(obs))
     assert "partly covered" in plots.blank_reason[-1]
     assert not plots.predictable[-1] and plots.predictable[:-1].all()
 
@@ -99,7 +83,7 @@ def test_degenerate_and_empty_ranges():
     d = np.linspace(3.0, 2.0, 4000)
     obs = _observable(d, np.full(d.size, 5.0))
     plots = make_plots(obs)
-    np.testing.assert_array_equal(plots.counts, _reference_counts(obs))
+    np.testing.assert_array_equal(plots.counts, straightforward_counts(obs))
     k = [r.index for r in plots.ranges].index(4)
     assert plots.counts[k].sum() == ((d >= 2.635) & (d <= 2.692)).sum()
     # Ranges 1-3 hold no reflection at all: y limits fall back to (0, 90th percentile) and the plot is blank.
@@ -117,7 +101,7 @@ def test_no_reflection_in_any_covered_range():
     obs = _observable(d[keep], rng.exponential(10.0, keep.sum()))
     plots = make_plots(obs)
     assert [r.index for r in plots.ranges] == [1, 2, 3, 4]
-    np.testing.assert_array_equal(plots.counts, _reference_counts(obs))
+    np.testing.assert_array_equal(plots.counts, straightforward_counts(obs))
     np.testing.assert_allclose(plots.y_limits[:, 1], np.percentile(obs.values, 90))
     assert not plots.predictable.any()
 
