@@ -27,9 +27,12 @@ ICE_REGION_D = 4.2
 
 def draw_resolution_plots(
     analysis: "Analysis", host: "Host", out_dir: str | Path, fmt: str = "png", stem: str | None = None,
-    explain: bool = False,
+    explain: bool = False, d_limit: float | None = None,
 ) -> list[Path]:
-    """Write one figure per observable (``<stem>_I.<fmt>``, ``<stem>_F.<fmt>``); return their paths."""
+    """Write one figure per observable (``<stem>_I.<fmt>``, ``<stem>_F.<fmt>``); return their paths.
+
+    ``d_limit`` (Å) ends the resolution axis there when the data go further (AUSPEX's DLIM).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -42,7 +45,7 @@ def draw_resolution_plots(
     stem = re.sub(r"[^A-Za-z0-9._+-]", "_", stem or analysis.reflections.name)
     paths = []
     for kind, obs in analysis.reflections.observables.items():
-        fig = figure_for(analysis, host, kind, explain=explain)
+        fig = figure_for(analysis, host, kind, explain=explain, d_limit=d_limit)
         path = out_dir / f"{stem}_{kind}.{fmt}"
         fig.savefig(path, dpi=130)
         plt.close(fig)
@@ -50,7 +53,7 @@ def draw_resolution_plots(
     return paths
 
 
-def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = False):
+def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = False, d_limit: float | None = None):
     """The matplotlib Figure for one observable (not saved)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -64,6 +67,10 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
     ax = fig.add_subplot(grid[0, :])
     _draw_main(ax, analysis, kind)
     host.annotate(ax, kind, analysis)
+    if d_limit is not None:
+        low, high = ax.get_xlim()
+        if low < 1.0 / d_limit**2 < high:
+            ax.set_xlim(low, 1.0 / d_limit**2)
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, labels, loc="upper right", fontsize=8, framealpha=0.9,

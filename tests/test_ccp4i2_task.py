@@ -228,7 +228,6 @@ def test_ccp4i2_i2run_generated_mtz_column_split(ccp4i2_home, tmp_path):
 def test_ccp4i2_dlim_cuts_resolution_axis(ccp4i2_home, tmp_path):
     import matplotlib.pyplot as plt
 
-    from auspex_helcaraxe.ccp4i2.task import limit_resolution
     from auspex_helcaraxe.figures import figure_for
     from auspex_helcaraxe.host import Host
     from auspex_helcaraxe.reflections import read
@@ -236,12 +235,12 @@ def test_ccp4i2_dlim_cuts_resolution_axis(ccp4i2_home, tmp_path):
     host = Host()
     analysis = host.analyse(read(write_mtz(tmp_path / "g.mtz", [("I", "J"), ("SIGI", "Q")], d_min=1.6)),
                             detectors="icefinder")
-    fig = figure_for(analysis, host, "I")
-    limit_resolution(fig, 2.5)
+    fig = figure_for(analysis, host, "I", d_limit=2.5)
     assert fig.axes[0].get_xlim()[1] == pytest.approx(1 / 2.5**2)
-    limit_resolution(fig, 1.0)  # beyond the data: unchanged
-    assert fig.axes[0].get_xlim()[1] == pytest.approx(1 / 2.5**2)
-    plt.close(fig)
+    full = figure_for(analysis, host, "I").axes[0].get_xlim()
+    beyond = figure_for(analysis, host, "I", d_limit=1.0).axes[0].get_xlim()  # beyond the data: unchanged
+    assert beyond == pytest.approx(full) and full[1] > 1 / 1.7**2
+    plt.close("all")
 
 
 # -- bad input ----------------------------------------------------------------------------------

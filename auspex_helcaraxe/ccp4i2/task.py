@@ -145,33 +145,9 @@ def read_observed_data(path: str | os.PathLike, content_flag: int | None = None)
 def draw_figures(analysis, host, out_dir: str | os.PathLike, d_limit: float | None = None) -> list[Path]:
     """One PNG per observable (``helcaraxe_I.png``, ``helcaraxe_F.png``); ``d_limit`` (Å) cuts the
     resolution axis of the main panel at that d (AUSPEX's DLIM)."""
-    from ..figures import draw_resolution_plots, figure_for
+    from ..figures import draw_resolution_plots
 
-    if d_limit is None:
-        return draw_resolution_plots(analysis, host, out_dir, fmt="png", stem=FIGURE_STEM)
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for kind in analysis.reflections.observables:
-        fig = figure_for(analysis, host, kind)
-        limit_resolution(fig, d_limit)
-        path = Path(out_dir) / f"{FIGURE_STEM}_{kind}.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
-    return paths
-
-
-def limit_resolution(fig, d_limit: float) -> None:
-    """End the main panel's resolution axis (linear in 1/d²) at ``d_limit`` Å when the data go further."""
-    ax = fig.axes[0]
-    low, high = ax.get_xlim()
-    cut = 1.0 / d_limit**2
-    if low < cut < high:
-        ax.set_xlim(low, cut)
+    return draw_resolution_plots(analysis, host, out_dir, fmt="png", stem=FIGURE_STEM, d_limit=d_limit)
 
 
 def _one_line(exc: BaseException) -> str:
