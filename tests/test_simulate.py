@@ -18,7 +18,7 @@ from auspex_helcaraxe.simulate import wilson
 from auspex_helcaraxe.simulate.ice_lines import ice_lines
 
 CLEAN = dict(ice=False, hard_negatives=[], hard_negative_params={}, anisotropic=False, missing_cone_deg=0.0,
-             intensity_processing="measured")
+             intensity_processing="measured", intensity_scatter=0.0)
 
 
 def _shells(s, n):

@@ -179,13 +179,13 @@ def draw_mean_images(stats: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     keys = [k for k in stats if stats[k].get("_mean_image") is not None]
-    fig, axes = plt.subplots(1, len(keys), figsize=(1.8 * len(keys), 2.1))
+    fig, axes = plt.subplots(1, len(keys), figsize=(1.6 * len(keys), 1.9))
     for ax, k in zip(np.atleast_1d(axes), keys):
         ax.imshow(stats[k]["_mean_image"], cmap="viridis", aspect="auto")
-        ax.set_title(k, fontsize=7)
+        ax.set_title(f"mean {k}", fontsize=7)
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=70)
     plt.close(fig)
     return path
 

@@ -71,7 +71,8 @@ def draw_params(rng: np.random.Generator, overrides: dict[str, Any]) -> dict:
     take("curve", lambda: {"dip": float(rng.uniform(0.4, 1.4)), "bump": float(rng.uniform(0.3, 1.0)),
                            "dip_d": float(rng.uniform(5.5, 6.8)), "bump_d": float(rng.uniform(3.8, 4.5)),
                            "low_res": float(rng.uniform(0.5, 2.0))})
-    take("isig_edge", lambda: _log_uniform(rng, 1.2, 4.0))
+    take("intensity_scatter", lambda: float(rng.uniform(0.0, 0.4)) if rng.random() < 0.25 else 0.0)
+    take("isig_edge", lambda: _log_uniform(rng, 1.4, 4.5))
     take("bg_slope", lambda: float(rng.uniform(-0.1, 0.15)))
     take("gain", lambda: _log_uniform(rng, 0.0005, 0.02))
     take("error_floor", lambda: float(rng.uniform(0.02, 0.07)))
@@ -172,6 +173,8 @@ def simulate_dataset(seed: int | np.random.Generator = 0, **overrides) -> Simula
         b = hn["smooth_bump"]
         sigma_iso = sigma_iso * np.exp(b["ln_amp"] * np.exp(-0.5 * ((s - 1 / b["d"]) / b["width"]) ** 2))
     sigma = sigma_iso * crystal.anisotropy_factor(s_cart, p) * eps
+    if p["intensity_scatter"] > 0:  # non-Wilson variation of the local mean (tNCS, domains, disorder)
+        sigma = sigma * np.exp(p["intensity_scatter"] * rng.standard_normal(s.shape) - 0.5 * p["intensity_scatter"] ** 2)
     i_true = wilson.wilson_intensities(rng, sigma, centric)
     sigma_edge = float(wilson.mean_intensity(np.array([1.0 / d_min]), p["b_factor"], p["scale"], **curve)[0])
     sig = wilson.measurement_error(rng, i_true, sigma_iso, sigma_edge, p["isig_edge"], p["gain"], p["error_floor"], p["bg_slope"])
@@ -301,7 +304,7 @@ def demo_dataset(seed: int = 2022) -> SimulatedDataset:
         seed, name=f"demo-{seed}", space_group="P 21 21 21", cell=(46.0, 57.0, 68.0, 90.0, 90.0, 90.0), d_min=1.6,
         d_max=40.0, b_factor=18.0, scale=2000.0, isig_edge=2.0, completeness=0.97, missing_cone_deg=0.0,
         outer_completeness=0.9, anisotropic=False, hard_negatives=[], hard_negative_params={}, iced=True,
-        intensity_processing="measured",
+        intensity_processing="measured", intensity_scatter=0.0,
         ice={"lines": [2.249], "strength": 4.0, "width": 0.0025, "fraction": 0.9, "sign": 1.0, "excluded": False,
              "mode": "one"},
     )
