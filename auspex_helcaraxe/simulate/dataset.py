@@ -72,8 +72,8 @@ def draw_params(rng: np.random.Generator, overrides: dict[str, Any]) -> dict:
                            "dip_d": float(rng.uniform(5.5, 6.8)), "bump_d": float(rng.uniform(3.8, 4.5)),
                            "low_res": float(rng.uniform(0.5, 2.0))})
     take("intensity_scatter", lambda: float(rng.uniform(0.0, 0.4)) if rng.random() < 0.25 else 0.0)
-    take("isig_edge", lambda: _log_uniform(rng, 1.4, 4.5))
-    take("bg_slope", lambda: float(rng.uniform(-0.1, 0.15)))
+    take("isig_edge", lambda: _log_uniform(rng, 1.1, 3.6))
+    take("bg_slope", lambda: float(rng.uniform(-0.3, 0.05)))
     take("gain", lambda: _log_uniform(rng, 0.0005, 0.02))
     take("error_floor", lambda: float(rng.uniform(0.02, 0.07)))
     take("intensity_processing", lambda: str(rng.choice(["measured", "reject_negative", "from_amplitudes"], p=[0.8, 0.08, 0.12])))
