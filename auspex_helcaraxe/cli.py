@@ -160,6 +160,8 @@ def _emit(analysis, host, args) -> None:
     if args.quiet:
         v = report.verdict(analysis)
         state = f"ice in {', '.join(map(str, v['ranges']))}" if v["iced"] else "no ice"
+        if v["excised"]:
+            state += f"; excised {', '.join(map(str, v['excised']))}"
         print(f"{analysis.reflections.name}: {state}")
     else:
         print(report.summary_text(analysis))

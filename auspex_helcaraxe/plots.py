@@ -26,7 +26,8 @@ BLANK_WINDOW_MEAN = 0.005  # a 10-column window with mean count <= this makes a 
 Y_PERCENTILES = (0.5, 95.0)
 EMPTY_RANGE_PERCENTILE = 90.0
 MIN_STD = 1.0 / PLOT_SIZE
-EXCISED_RELATIVE_COMPLETENESS = 0.5
+EXCISED_RELATIVE_COMPLETENESS = 0.25  # emptiest window holds < 25 % of the reflections expected there ...
+EXCISED_MIN_EXPECTED = 20.0  # ... and >= 20 were expected (fewer: sparse data, not a cut)
 TABLE_STEP = 1e-4  # Å; cell size of the lookup table that preselects reflections near the ranges
 
 
@@ -39,7 +40,8 @@ class RangePlots:
     counts: np.ndarray  # (n, 80, 80) float32 histogram counts, rotated as published
     y_limits: np.ndarray  # (n, 2) observation-axis limits
     n_in_range: np.ndarray  # (n,) observations inside each range
-    relative_completeness: np.ndarray  # (n,) density in the range / its neighbour shells; NaN unless blank
+    relative_completeness: np.ndarray  # (n,) emptiest window: observed / expected reflections; NaN unless blank
+    expected_in_gap: np.ndarray  # (n,) reflections the emptiest window should hold; NaN unless blank
     blank_reason: tuple[str | None, ...]  # why a plot is nonpredictable; None if predictable
 
     @property
@@ -53,7 +55,9 @@ class RangePlots:
 
     def excised(self) -> np.ndarray:
         """Blank ranges whose reflections are missing relative to the neighbouring shells."""
-        return ~self.predictable & (self.relative_completeness < EXCISED_RELATIVE_COMPLETENESS)
+        with np.errstate(invalid="ignore"):
+            return (~self.predictable & (self.relative_completeness < EXCISED_RELATIVE_COMPLETENESS)
+                    & (self.expected_in_gap >= EXCISED_MIN_EXPECTED))
 
 
 def covered_ranges(d_min: float, ranges: tuple[IceRange, ...] | None = None) -> tuple[IceRange, ...]:
@@ -69,7 +73,7 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     n = len(covered)
     if n == 0:
         empty = np.zeros((0, PLOT_SIZE, PLOT_SIZE), np.float32)
-        return RangePlots(obs.kind, (), empty, np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), ())
+        return RangePlots(obs.kind, (), empty, np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), np.zeros(0), ())
     tables = _tables(covered)
 
     # 1. Which reflections lie in a range, and in which d column of its plot: a lookup table on d
@@ -112,11 +116,27 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     hist = np.bincount(flat, minlength=n * PLOT_SIZE * PLOT_SIZE).reshape(n, PLOT_SIZE, PLOT_SIZE)
     counts = np.ascontiguousarray(np.rot90(hist, k=1, axes=(1, 2)), dtype=np.float32)
 
-    reasons = _blank_reasons(per_column, covered, data_d_min)
-    completeness = np.full(n, np.nan)
-    for k, reason in enumerate(reasons):
-        if reason is not None and k not in partial:
-            completeness[k] = _relative_completeness(d, covered[k], int(n_in_range[k]), data_d_min)
+    # 4. Nonpredictable plots: some 10-column window (nearly) empty. Is it a cut? Compare the
+    #    emptiest window with the reflections the neighbouring shells say it should hold.
+    cum = np.concatenate([np.zeros((n, 1), per_column.dtype), np.cumsum(per_column, axis=1)], axis=1)
+    starts_w = np.arange(0, PLOT_SIZE - WINDOW_COLUMNS + 1, WINDOW_STEP)
+    in_window = cum[:, starts_w + WINDOW_COLUMNS] - cum[:, starts_w]
+    blank = in_window <= BLANK_WINDOW_MEAN * WINDOW_COLUMNS * PLOT_SIZE
+    reasons: list[str | None] = [None] * n
+    completeness, expected = np.full(n, np.nan), np.full(n, np.nan)
+    for k in np.flatnonzero(blank.any(axis=1)):
+        r = covered[k]
+        if k in partial:
+            reasons[k] = f"range only partly covered: data end at {data_d_min:.3f} Å"
+            continue
+        j = int(np.argmin(in_window[k]))
+        width = (r.d_max - r.d_min) / PLOT_SIZE
+        a, b = r.d_min + starts_w[j] * width, r.d_min + (starts_w[j] + WINDOW_COLUMNS) * width
+        observed = int(in_window[k, j])
+        expected[k] = _neighbour_density(d, r, data_d_min) * (1.0 / a**3 - 1.0 / b**3)
+        completeness[k] = observed / expected[k] if expected[k] > 0 else np.nan
+        reasons[k] = (f"blank plot: d {a:.3f}–{b:.3f} Å holds {observed} reflections "
+                      f"({expected[k]:.0f} expected from the neighbouring shells)")
     return RangePlots(
         kind=obs.kind,
         ranges=covered,
@@ -124,7 +144,8 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
         y_limits=np.column_stack([lo, hi]),
         n_in_range=n_in_range,
         relative_completeness=completeness,
-        blank_reason=reasons,
+        expected_in_gap=expected,
+        blank_reason=tuple(reasons),
     )
 
 
@@ -230,34 +251,10 @@ def _bin_index(sample: np.ndarray, edges: np.ndarray, row: np.ndarray) -> np.nda
     return b
 
 
-def _blank_reasons(per_column: np.ndarray, covered: tuple[IceRange, ...], data_d_min: float) -> tuple[str | None, ...]:
-    """Why each plot is nonpredictable (some 10-column window nearly empty), or None.
-
-    ``per_column`` (n, 80): reflections per d column of each plot.
-    """
-    cum = np.concatenate([np.zeros((len(covered), 1), per_column.dtype), np.cumsum(per_column, axis=1)], axis=1)
-    starts = np.arange(0, PLOT_SIZE - WINDOW_COLUMNS + 1, WINDOW_STEP)
-    blank = (cum[:, starts + WINDOW_COLUMNS] - cum[:, starts]) <= BLANK_WINDOW_MEAN * WINDOW_COLUMNS * PLOT_SIZE
-    reasons: list[str | None] = [None] * len(covered)
-    for k in np.flatnonzero(blank.any(axis=1)):
-        r = covered[k]
-        if r.partially_covered_by(data_d_min):
-            reasons[k] = f"range only partly covered: data end at {data_d_min:.3f} Å"
-        else:
-            first = starts[np.argmax(blank[k])]
-            width = (r.d_max - r.d_min) / PLOT_SIZE
-            a, b = r.d_min + first * width, r.d_min + (first + WINDOW_COLUMNS) * width
-            reasons[k] = f"blank plot: d {a:.3f}–{b:.3f} Å holds almost no reflections"
-    return tuple(reasons)
-
-
-def _relative_completeness(d: np.ndarray, r: IceRange, n_inside: int, data_d_min: float) -> float:
-    """Reflections per reciprocal volume in a range relative to its two neighbouring shells.
-
-    Merged data fill reciprocal space uniformly, so the count per unit of 1/d³ is flat; ice rings cut
-    out during integration show up as a density far below the shells on either side. The neighbours
-    are shells as wide (in 1/d³) as the range itself, clipped to the data's limits.
-    """
+def _neighbour_density(d: np.ndarray, r: IceRange, data_d_min: float) -> float:
+    """Reflections per unit of 1/d³ in the two shells next to a range (each as wide in 1/d³ as the
+    range, clipped to the data). Merged data fill reciprocal space uniformly, so this is what the
+    range should hold; ice rings cut out during integration leave far fewer."""
     d_max_data = float(d.max())
     a, b = 1.0 / r.d_max**3, 1.0 / r.d_min**3
     width = b - a
@@ -267,6 +264,4 @@ def _relative_completeness(d: np.ndarray, r: IceRange, n_inside: int, data_d_min
         if hi3 > lo3:
             count += int(np.count_nonzero((d > hi3 ** (-1 / 3)) & (d < lo3 ** (-1 / 3))))
             volume += hi3 - lo3
-    if count == 0 or volume <= 0:
-        return float("nan")
-    return (n_inside / width) / (count / volume)
+    return count / volume if volume > 0 else float("nan")

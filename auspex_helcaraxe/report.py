@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .ice_ranges import ice_ranges
-from .results import NO_NETWORK, NOT_COVERED, DetectorResult
+from .results import EXCISED, NO_NETWORK, NOT_COVERED, DetectorResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .host import Analysis
@@ -46,7 +46,9 @@ def verdict(analysis: "Analysis") -> dict[str, Any]:
     for r in analysis.results:
         by_detector.setdefault(r.detector, [])
         by_detector[r.detector] = sorted(set(by_detector[r.detector]) | set(r.flagged_ranges))
-    return {"iced": bool(ranges), "ranges": sorted(ranges), "decided_by": decided_by, "by_detector": by_detector}
+    excised = sorted({x.index for r in analysis.results for x in r.ranges if x.status == EXCISED})
+    return {"iced": bool(ranges), "ranges": sorted(ranges), "decided_by": decided_by, "by_detector": by_detector,
+            "excised": excised}
 
 
 def to_dict(analysis: "Analysis") -> dict[str, Any]:
@@ -140,6 +142,9 @@ def summary_text(analysis: "Analysis") -> str:
         lines.append(f"  VERDICT: ice in range(s) {', '.join(map(str, v['ranges']))} (decided by {by})")
     else:
         lines.append(f"  VERDICT: no ice found (decided by {by})")
+    if v["excised"]:
+        lines.append(f"  EXCISED: range(s) {', '.join(map(str, v['excised']))} lack their reflections "
+                     "(ice rings cut out during processing?); ice there cannot be judged")
     return "\n".join(lines)
 
 

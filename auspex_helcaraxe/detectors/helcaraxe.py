@@ -79,16 +79,14 @@ def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: floa
         details = {
             "n_reflections": int(plots.n_in_range[k]),
             "relative_completeness": round(float(plots.relative_completeness[k]), 4),
+            "expected_in_gap": round(float(plots.expected_in_gap[k]), 1),
             "y_limits": [float(v) for v in plots.y_limits[k]],
         }
         reason = plots.blank_reason[k]
         if reason is not None:
             status = EXCISED if excised[k] else NONPREDICTABLE
             if status == EXCISED:
-                reason = (
-                    f"reflections missing: {plots.relative_completeness[k]:.0%} of the density of the "
-                    "neighbouring shells (ice ring excised during processing?)"
-                )
+                reason = "reflections missing, ice ring excised during processing? " + reason
             out.append(RangeResult(r.index, r.d_max, r.d_min, status, None, False, reason, details))
         elif not has_network:
             out.append(RangeResult(r.index, r.d_max, r.d_min, NO_NETWORK, None, False, NO_NETWORK_HINT, details))
