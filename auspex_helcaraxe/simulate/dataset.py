@@ -135,7 +135,18 @@ def _local_mean(s: np.ndarray, i_obs: np.ndarray, eps: np.ndarray):
 
 
 def simulate_dataset(seed: int | np.random.Generator = 0, **overrides) -> SimulatedDataset:
-    """Simulate one merged data set with ground truth (see docs/simulator.md for the model)."""
+    """Simulate one merged data set with ground truth (see docs/simulator.md for the model).
+
+    ``overrides`` fix any entry of ``params`` instead of drawing it, e.g. ``space_group="P 21 21 21"``,
+    ``cell=(a, b, c, α, β, γ)``, ``d_min``, ``d_max``, ``b_factor``, ``scale``, ``isig_edge``,
+    ``max_reflections``, ``anisotropic=False``, ``missing_cone_deg=0``, ``intensity_processing``
+    ("measured", "reject_negative", "from_amplitudes"), ``hard_negatives=[...]`` (kinds of
+    :data:`HARD_NEGATIVES`; with ``hard_negative_params={}`` for none), ``iced`` (bool), ``name``.
+    ``ice`` passes ring options: ``False`` (no ice) or a dict with ``probability`` (of ice in the data
+    set, default 0.6) and any of :func:`ice.draw_rings`' options (``mode``, ``mode_p``, ``lines``,
+    ``strength``, ``width``, ``fraction``, ``sign``, ``excluded``, ``ic_fraction``).
+    Unknown keywords raise ``TypeError``.
+    """
     rng = _rng(seed)
     p = draw_params(rng, overrides)
     hm, cell, d_min, d_max = p["space_group"], tuple(p["cell"]), p["d_min"], p["d_max"]

@@ -75,7 +75,9 @@ def draw_rings(rng: np.random.Generator, d_min: float, d_max: float, opt: dict) 
 
     ``opt`` may fix: ``mode`` (one/few/all) or ``mode_p`` (their probabilities), ``lines`` (d values), ``strength`` (peak bias of the
     strongest ring in units of the local mean intensity), ``width`` (Gaussian σ of the profile in
-    1/d, Å⁻¹), ``fraction`` (share of reflections affected), ``sign``, ``excluded``.
+    1/d, Å⁻¹), ``fraction`` (share of the observations affected: ice building up during the
+    measurement affects the later images only), ``multiplicity`` (mean number of observations merged
+    into one reflection), ``sign``, ``excluded``.
     """
     ic_fraction = opt.get("ic_fraction", float(rng.choice([0.0, 0.0, rng.uniform(0, 1), 1.0])))
     lines = [l for l in merged_lines(d_min, ic_fraction=ic_fraction) if l["d"] <= d_max]
@@ -95,6 +97,7 @@ def draw_rings(rng: np.random.Generator, d_min: float, d_max: float, opt: dict) 
     strength = float(opt.get("strength", np.exp(rng.uniform(np.log(0.1), np.log(100.0)))))
     gamma = float(rng.uniform(0.0, 0.5))  # how much weaker the weak lines are than the powder pattern
     fraction = opt.get("fraction")
+    multiplicity = float(opt.get("multiplicity", np.exp(rng.uniform(np.log(1.5), np.log(10.0)))))
     accumulating = fraction is None and rng.random() < 0.3
     width_scale = float(np.exp(rng.uniform(np.log(0.0006), np.log(0.006))))
     sign = opt.get("sign")
@@ -108,12 +111,32 @@ def draw_rings(rng: np.random.Generator, d_min: float, d_max: float, opt: dict) 
             "width": float(opt.get("width", width_scale * np.exp(rng.normal(0, 0.25)))),
             "shift": float(rng.normal(0, 0.0004)),  # detector distance / wavelength error, in 1/d
             "fraction": float(fraction if fraction is not None else (rng.uniform(0.05, 0.5) if accumulating else rng.uniform(0.6, 1.0))),
+            "multiplicity": multiplicity,
             "sign": float(sign if sign is not None else (-rng.uniform(0.2, 0.6) if oversub and rng.random() < 0.7 else 1.0)),
             "sigma_inflation": float(rng.uniform(0.05, 0.6)),
             "excluded": bool(opt.get("excluded", False)),
             "exclude_halfwidth": float(rng.uniform(0.002, 0.012)),
         })
     return rings
+
+
+MAX_MULTIPLICITY = 16
+
+
+def merged_share(rng: np.random.Generator, n: int, ring: dict) -> np.ndarray:
+    """Per merged reflection, the mean over its observations of (affected × overlap).
+
+    Each reflection is merged from 1 + Poisson(multiplicity − 1) observations (≤ 16); each
+    observation is affected with probability ``fraction`` and then carries a log-normal overlap (how
+    much of the spot sits on the ring, σ = 0.5). Merging averages them, so high multiplicity gives a
+    uniform lift and low multiplicity with partial ice a scatter of hit and missed reflections.
+    """
+    m = np.minimum(1 + rng.poisson(max(ring.get("multiplicity", 1.0) - 1.0, 0.0), n), MAX_MULTIPLICITY)
+    width = int(m.max()) if n else 1
+    obs = np.arange(width)[None, :] < m[:, None]
+    hit = obs & (rng.random((n, width)) < ring["fraction"])
+    overlap = np.exp(rng.normal(0.0, 0.5, (n, width)))
+    return (hit * overlap).sum(axis=1) / m
 
 
 def apply_rings(rng: np.random.Generator, s: np.ndarray, i_obs: np.ndarray, sig: np.ndarray,
@@ -132,9 +155,7 @@ def apply_rings(rng: np.random.Generator, s: np.ndarray, i_obs: np.ndarray, sig:
         if idx.size == 0:
             continue
         prof = np.exp(-0.5 * ((s[idx] - s0) / r["width"]) ** 2)
-        hit = rng.random(idx.size) < r["fraction"]
-        overlap = np.exp(rng.normal(0.0, 0.5, idx.size))  # how much of the spot sits on the ring
-        b = r["sign"] * r["amplitude"] * float(mean_at(np.array([s0]))[0]) * prof * overlap * hit
+        b = r["sign"] * r["amplitude"] * float(mean_at(np.array([s0]))[0]) * prof * merged_share(rng, idx.size, r)
         bias[idx] += b
         extra_var[idx] += (r["sigma_inflation"] * b) ** 2
     noise = np.sqrt(extra_var) * rng.standard_normal(bias.shape)
