@@ -148,11 +148,16 @@ def draw_iced_examples(real_iced: list[tuple[Reflections, str, tuple[int, ...]]]
             real_items.append((f"real {refl.name[:12]} {kind}{idx}", counts))
     rng = np.random.default_rng(seed)
     sim_items = []
-    while len(sim_items) < n_sim:
+    bins = [(0.3, 1.0), (1.0, 3.0), (3.0, 10.0), (10.0, np.inf)]  # one example per strength bin in turn
+    tries = 0
+    while len(sim_items) < n_sim and tries < 50 * n_sim:
+        tries += 1
+        lo, hi = bins[len(sim_items) % len(bins)]
         ds = simulate_dataset(rng, name="iced-example", ice={"probability": 1.0}, hard_negatives=[], hard_negative_params={})
-        kind = "IF"[len(sim_items) % 2]
+        kind = "IF"[(len(sim_items) // len(bins)) % 2]
         p = make_plots(ds.reflections.observables[kind])
-        pos = [j for j in np.flatnonzero(p.predictable) if ds.truth[p.ranges[j].index].label(kind)]
+        pos = [j for j in np.flatnonzero(p.predictable)
+               if ds.truth[p.ranges[j].index].label(kind) and lo <= ds.truth[p.ranges[j].index].strength < hi]
         if pos:
             j = pos[int(rng.integers(len(pos)))]
             t = ds.truth[p.ranges[j].index]
