@@ -269,3 +269,16 @@ def test_intensity_processing_variants(processing):
     if processing == "from_amplitudes":
         f = ds.reflections.observables["F"]
         np.testing.assert_allclose(obs.values, f.values.astype(float) ** 2 + f.sigmas.astype(float) ** 2, rtol=1e-5)
+
+
+def test_compare_script(shared_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from auspex_helcaraxe.simulate import compare
+
+    assert compare.main([str(tmp_path), "--real", str(shared_dir / "data" / "real"), "--n-sim", "6"]) == 0
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["real F"]["n_plots"] > 100 and stats["sim F"]["n_plots"] > 0
+    assert abs(sum(stats["sim I"]["row_quarters_mean_top_to_bottom"]) - 1) < 1e-6
+    for name in ("side_by_side_I.png", "side_by_side_F.png", "mean_plots.png", "iced_examples.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert "| statistic |" in capsys.readouterr().out
