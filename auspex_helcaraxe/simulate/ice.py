@@ -16,7 +16,8 @@ DISPLACED_FRACTION_OF_HEIGHT = 0.08  # only reflections moved by ≥ 8 % of the 
 MIN_AREA_FRACTION = 0.01  # visibly changed blocks must cover ≥ 1 % of the plot
 BLOCK = 4  # pixels per block side when comparing the plot with and without ice
 MIN_BLOCK_CHANGE = 3  # a block changed visibly: |Δcount| ≥ 3 and ≥ 2.5√(clean + 1)
-MIN_STRIP_SHIFT, MIN_STRIP_REFLECTIONS = 0.07, 6  # a 4-column strip whose points moved as a whole
+MIN_STRIP_SHIFT, MIN_STRIP_REFLECTIONS = 0.07, 6  # a window of columns whose points moved as a whole
+STRIP_WIDTHS = (1, 2, 4)  # window widths in 4-column strips (4, 8, 16 columns)
 
 EFFECTS = ("spike", "sigma", "partial", "oversubtracted", "excluded")
 
@@ -181,10 +182,10 @@ def visibility(d: np.ndarray, clean: np.ndarray, iced: np.ndarray, lo: float, hi
     binned in the iced plot's frame on a grid of 4×4-pixel blocks. Only reflections the ice moved
     by ≥ 8 % of the plot height count (small shifts are invisible); a block has changed visibly when
     those moves changed its count by ≥ 3 and by ≥ 2.5√(clean count + 1) (beyond the graininess an
-    eye compares with). A 4-column strip whose points moved as a whole (mean height, out-of-frame
-    points at the edge, relative to the median strip, shifted by ≥ 7 % of the plot height and ≥ 4
-    standard errors of the clean
-    mean; ≥ 6 reflections) counts as changed in full. The spike is visible when the changed blocks cover ≥ 1 % of the
+    eye compares with). A window of 4, 8 or 16 columns whose points moved as a whole (mean height,
+    out-of-frame points at the edge, relative to the median 4-column strip, shifted by ≥ 7 % of the
+    plot height and ≥ 4 standard errors of the clean mean; ≥ 6 reflections) counts as changed in
+    full. The spike is visible when the changed blocks cover ≥ 1 % of the
     plot area.
     """
     out = {"displaced": 0, "area": 0, "excess": 0, "visible": False}
@@ -211,19 +212,30 @@ def visibility(d: np.ndarray, clean: np.ndarray, iced: np.ndarray, lo: float, hi
     change = blocks(iced, disp) - blocks(clean, disp)
     diff = np.abs(change)
     changed = (diff >= MIN_BLOCK_CHANGE) & (diff >= 2.5 * np.sqrt(c + 1.0))
-    # Strips of 4 columns whose distribution moved as a whole (the spike's shape: points lifted
-    # into the empty upper part, or pushed out of the frame leaving a gap): mean height shift
-    # (out-of-frame points clipped to the edge) ≥ 5 % of the height and ≥ 3 standard errors.
+    # Windows of 4, 8 and 16 columns whose distribution moved as a whole (the spike's shape: points
+    # lifted into the empty upper part, a hump of the bulk, or a gap left by points pushed out of the
+    # frame): mean height shift (out-of-frame points clipped to the edge) relative to the median
+    # 4-column strip ≥ 7 % of the height and ≥ 4 standard errors of the clean mean.
     yc = np.clip((clean - y0) / yh, -0.02, 1.02)
     yi = np.clip((iced - y0) / yh, -0.02, 1.02)
-    n_s = np.bincount(xb, minlength=nb).astype(np.float64)
-    m_c = np.bincount(xb, yc, nb) / np.maximum(n_s, 1)
-    sd_c = np.sqrt(np.maximum(np.bincount(xb, yc * yc, nb) / np.maximum(n_s, 1) - m_c * m_c, 1e-4))
-    shift = (np.bincount(xb, yi, nb) - np.bincount(xb, yc, nb)) / np.maximum(n_s, 1)
-    full = n_s >= MIN_STRIP_REFLECTIONS
-    shift = shift - (np.median(shift[full]) if full.any() else 0.0)
-    moved = full & (np.abs(shift) >= MIN_STRIP_SHIFT) & (np.abs(shift) >= 4.0 * sd_c / np.sqrt(np.maximum(n_s, 1)))
-    out["strip_shift"] = float(np.abs(shift).max())
+    sums = np.stack([np.bincount(xb, w, nb) for w in (np.ones_like(yc), yc, yc * yc, yi)])
+    n0 = np.maximum(sums[0], 1)
+    base = (sums[3] - sums[1]) / n0
+    full = sums[0] >= MIN_STRIP_REFLECTIONS
+    common = float(np.median(base[full])) if full.any() else 0.0
+    moved = np.zeros(nb, bool)
+    best = 0.0
+    for width in STRIP_WIDTHS:
+        win = np.stack([np.convolve(a, np.ones(width), "valid") for a in sums])
+        n_w = np.maximum(win[0], 1)
+        mean_c = win[1] / n_w
+        sd_c = np.sqrt(np.maximum(win[2] / n_w - mean_c * mean_c, 1e-4))
+        shift = (win[3] - win[1]) / n_w - common
+        hit = (win[0] >= MIN_STRIP_REFLECTIONS) & (np.abs(shift) >= MIN_STRIP_SHIFT) & (np.abs(shift) >= 4.0 * sd_c / np.sqrt(n_w))
+        best = max(best, float(np.abs(shift[win[0] >= MIN_STRIP_REFLECTIONS]).max(initial=0.0)))
+        for k in np.flatnonzero(hit):
+            moved[k : k + width] = True
+    out["strip_shift"] = best
     changed = changed.reshape(nb, nb) | moved[:, None]
     out["area"] = int(changed.sum()) * BLOCK * BLOCK
     out["excess"] = int(diff[changed.ravel()].sum())
