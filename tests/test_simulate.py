@@ -282,3 +282,16 @@ def test_compare_script(shared_dir, tmp_path, capsys):
     for name in ("side_by_side_I.png", "side_by_side_F.png", "mean_plots.png", "iced_examples.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert "| statistic |" in capsys.readouterr().out
+
+
+def test_label_follows_ring_strength():
+    """Same background, same ring, same random draws: invisible when weak, iced when strong."""
+    base = simulate_dataset(41, d_min=1.8, cell=(70.0, 80.0, 90.0, 90.0, 90.0, 90.0), space_group="P 21 21 21", **CLEAN).reflections
+    labels = []
+    for strength in (0.02, 0.05, 1.0, 3.0, 10.0, 100.0):
+        _, truth = add_ice(base, 9, lines=[2.249], strength=strength, fraction=1.0, multiplicity=4.0, sign=1.0,
+                           excluded=False, width=0.002)
+        labels.append((truth[5].label("I"), truth[5].label("F")))
+        assert not truth[4].iced and not truth[6].iced
+    assert labels[:2] == [(False, False)] * 2
+    assert labels[2:] == [(True, True)] * 4

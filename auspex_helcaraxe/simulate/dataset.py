@@ -144,7 +144,7 @@ def simulate_dataset(seed: int | np.random.Generator = 0, **overrides) -> Simula
     :data:`HARD_NEGATIVES`; with ``hard_negative_params={}`` for none), ``iced`` (bool), ``name``.
     ``ice`` passes ring options: ``False`` (no ice) or a dict with ``probability`` (of ice in the data
     set, default 0.6) and any of :func:`ice.draw_rings`' options (``mode``, ``mode_p``, ``lines``,
-    ``strength``, ``width``, ``fraction``, ``sign``, ``excluded``, ``ic_fraction``).
+    ``strength``, ``width``, ``fraction``, ``multiplicity``, ``sign``, ``excluded``, ``ic_fraction``).
     Unknown keywords raise ``TypeError``.
     """
     rng = _rng(seed)

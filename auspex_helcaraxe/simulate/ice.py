@@ -16,8 +16,9 @@ DISPLACED_FRACTION_OF_HEIGHT = 0.08  # only reflections moved by ≥ 8 % of the 
 MIN_AREA_FRACTION = 0.01  # visibly changed blocks must cover ≥ 1 % of the plot
 BLOCK = 4  # pixels per block side when comparing the plot with and without ice
 MIN_BLOCK_CHANGE = 3  # a block changed visibly: |Δcount| ≥ 3 and ≥ 2.5√(clean + 1)
-MIN_STRIP_SHIFT, MIN_STRIP_REFLECTIONS = 0.07, 6  # a window of columns whose points moved as a whole
+MIN_STRIP_SHIFT, MIN_STRIP_REFLECTIONS = 0.05, 6  # a window of columns whose points moved as a whole
 STRIP_WIDTHS = (1, 2, 4)  # window widths in 4-column strips (4, 8, 16 columns)
+STRIP_SE = 3.0  # ... and by this many standard errors of the clean mean
 
 EFFECTS = ("spike", "sigma", "partial", "oversubtracted", "excluded")
 
@@ -183,8 +184,8 @@ def visibility(d: np.ndarray, clean: np.ndarray, iced: np.ndarray, lo: float, hi
     by ≥ 8 % of the plot height count (small shifts are invisible); a block has changed visibly when
     those moves changed its count by ≥ 3 and by ≥ 2.5√(clean count + 1) (beyond the graininess an
     eye compares with). A window of 4, 8 or 16 columns whose points moved as a whole (mean height,
-    out-of-frame points at the edge, relative to the median 4-column strip, shifted by ≥ 7 % of the
-    plot height and ≥ 4 standard errors of the clean mean; ≥ 6 reflections) counts as changed in
+    out-of-frame points at the edge, relative to the median 4-column strip, shifted by ≥ 5 % of the
+    plot height and ≥ 3 standard errors of the clean mean; ≥ 6 reflections) counts as changed in
     full. The spike is visible when the changed blocks cover ≥ 1 % of the
     plot area.
     """
@@ -215,7 +216,7 @@ def visibility(d: np.ndarray, clean: np.ndarray, iced: np.ndarray, lo: float, hi
     # Windows of 4, 8 and 16 columns whose distribution moved as a whole (the spike's shape: points
     # lifted into the empty upper part, a hump of the bulk, or a gap left by points pushed out of the
     # frame): mean height shift (out-of-frame points clipped to the edge) relative to the median
-    # 4-column strip ≥ 7 % of the height and ≥ 4 standard errors of the clean mean.
+    # 4-column strip ≥ 5 % of the height and ≥ 3 standard errors of the clean mean.
     yc = np.clip((clean - y0) / yh, -0.02, 1.02)
     yi = np.clip((iced - y0) / yh, -0.02, 1.02)
     sums = np.stack([np.bincount(xb, w, nb) for w in (np.ones_like(yc), yc, yc * yc, yi)])
@@ -231,7 +232,7 @@ def visibility(d: np.ndarray, clean: np.ndarray, iced: np.ndarray, lo: float, hi
         mean_c = win[1] / n_w
         sd_c = np.sqrt(np.maximum(win[2] / n_w - mean_c * mean_c, 1e-4))
         shift = (win[3] - win[1]) / n_w - common
-        hit = (win[0] >= MIN_STRIP_REFLECTIONS) & (np.abs(shift) >= MIN_STRIP_SHIFT) & (np.abs(shift) >= 4.0 * sd_c / np.sqrt(n_w))
+        hit = (win[0] >= MIN_STRIP_REFLECTIONS) & (np.abs(shift) >= MIN_STRIP_SHIFT) & (np.abs(shift) >= STRIP_SE * sd_c / np.sqrt(n_w))
         best = max(best, float(np.abs(shift[win[0] >= MIN_STRIP_REFLECTIONS]).max(initial=0.0)))
         for k in np.flatnonzero(hit):
             moved[k : k + width] = True

@@ -9,7 +9,7 @@ from . import wilson
 from .dataset import _local_mean, _rng, range_truth
 from .ice import RangeTruth, apply_rings, draw_rings
 
-ICE_OPTIONS = ("mode", "mode_p", "lines", "strength", "width", "fraction", "sign", "excluded", "ic_fraction")
+ICE_OPTIONS = ("mode", "mode_p", "lines", "strength", "width", "fraction", "multiplicity", "sign", "excluded", "ic_fraction")
 
 
 def add_ice(reflections: Reflections, seed: int | np.random.Generator = 0, **overrides) -> tuple[Reflections, dict[int, RangeTruth]]:
@@ -18,7 +18,8 @@ def add_ice(reflections: Reflections, seed: int | np.random.Generator = 0, **ove
     Intensities get the ring bias, noise and sigma inflation directly; amplitudes are converted to
     I = F², contaminated, and converted back by French–Wilson (only the affected reflections change).
     Reflections the integration would have excluded are dropped. ``overrides``: the ring options of
-    :func:`ice.draw_rings` (mode, lines, strength, width, fraction, sign, excluded, ic_fraction).
+    :func:`ice.draw_rings` (mode, mode_p, lines, strength, width, fraction, multiplicity, sign, excluded,
+    ic_fraction).
     Returns the new reflections (same order, source + "+ice") and the ground truth per covered range.
     """
     unknown = set(overrides) - set(ICE_OPTIONS)
