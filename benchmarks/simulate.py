@@ -50,7 +50,7 @@ def main() -> None:
           f"p90 {int(np.percentile(counts, 90))}")
     for label, kw in (("unbalanced", {"target_iced_fraction": None}), ("balanced 40 %", {})):
         t0, c0 = time.perf_counter(), time.process_time()
-        X, y, g, meta = make_training_set(args.n, args.seed, "F", **kw)
+        _, y, _, _ = make_training_set(args.n, args.seed, "F", **kw)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         print(f"make_training_set(F, {label}): {dt / args.n * 1e3:.1f} ms wall, {dc / args.n * 1e3:.1f} ms CPU per data "
               f"set; {len(y) / args.n:.1f} plots per data set, {y.mean():.1%} iced")

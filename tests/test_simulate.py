@@ -3,6 +3,7 @@ training sets and the demo data set."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -13,17 +14,16 @@ import pytest
 
 from auspex_helcaraxe import reflections
 from auspex_helcaraxe.ice_ranges import ice_ranges
-from auspex_helcaraxe.simulate import add_ice, demo_dataset, make_training_set, simulate_dataset, write_mtz
-from auspex_helcaraxe.simulate import wilson
+from auspex_helcaraxe.simulate import add_ice, demo_dataset, make_training_set, simulate_dataset, wilson, write_mtz
 from auspex_helcaraxe.simulate.ice_lines import ice_lines
 
-CLEAN = dict(ice=False, hard_negatives=[], hard_negative_params={}, anisotropic=False, missing_cone_deg=0.0,
-             intensity_processing="measured", intensity_scatter=0.0)
+CLEAN = {"ice": False, "hard_negatives": [], "hard_negative_params": {}, "anisotropic": False, "missing_cone_deg": 0.0,
+         "intensity_processing": "measured", "intensity_scatter": 0.0}
 
 
 def _shells(s, n):
     edges = np.quantile(s, np.linspace(0, 1, n + 1))
-    return [(s >= a) & (s < b) for a, b in zip(edges[:-1], edges[1:])]
+    return [(s >= a) & (s < b) for a, b in itertools.pairwise(edges)]
 
 
 def test_wilson_statistics_in_clean_shells():
@@ -233,14 +233,14 @@ def test_make_training_set_shapes_and_labels():
     # positives come with ice reaching the range; per-image standardisation
     assert all(md["strength"] > 0 for md, yy in zip(meta, y) if yy)
     np.testing.assert_allclose(X.mean(axis=(1, 2, 3)), 0, atol=1e-4)
-    X2, y2, g2, _ = make_training_set(12, seed=3, observable="F")
+    X2, y2, _, _ = make_training_set(12, seed=3, observable="F")
     np.testing.assert_array_equal(X, X2)
     np.testing.assert_array_equal(y, y2)
 
 
 def test_make_training_set_with_backgrounds():
     bgs = [simulate_dataset(s, **CLEAN).reflections for s in (31, 32)]
-    X, y, groups, meta = make_training_set(10, seed=1, observable="I", backgrounds=bgs, background_fraction=1.0)
+    _, y, _, meta = make_training_set(10, seed=1, observable="I", backgrounds=bgs, background_fraction=1.0)
     assert len(y) > 0 and all(md["source"].startswith("semi:") for md in meta)
 
 

@@ -7,9 +7,7 @@ rule. Public API: :func:`simulate_dataset`, :func:`demo_dataset`, :func:`write_m
 
 from .dataset import SimulatedDataset, demo_dataset, simulate_dataset, write_mtz
 from .ice import RangeTruth
+from .semi import add_ice
+from .trainset import make_training_set
 
-__all__ = ["SimulatedDataset", "RangeTruth", "simulate_dataset", "demo_dataset", "write_mtz"]
-from .semi import add_ice  # noqa: E402
-from .trainset import make_training_set  # noqa: E402
-
-__all__ += ["add_ice", "make_training_set"]
+__all__ = ["RangeTruth", "SimulatedDataset", "add_ice", "demo_dataset", "make_training_set", "simulate_dataset", "write_mtz"]

@@ -74,7 +74,7 @@ def plot_statistics(datasets: list[Reflections], kind: str) -> dict:
     q = lambda a: [float(x) for x in np.nanpercentile(a, (10, 50, 90))] if len(a) else []
     return {
         "n_datasets": len(datasets),
-        "n_plots": int(len(n_in)),
+        "n_plots": len(n_in),
         "nonpredictable_fraction": float(np.mean(blank)) if blank else float("nan"),
         "reflections_per_plot_p10_p50_p90": q(n_in),
         "ylow_over_yhigh_p10_p50_p90": q(lo_hi),

@@ -3,8 +3,8 @@ truth (which Auspex ranges show a visible spike)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 
