@@ -279,6 +279,7 @@ def test_compare_script(shared_dir, tmp_path, capsys):
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["real F"]["n_plots"] > 100 and stats["sim F"]["n_plots"] > 0
     assert abs(sum(stats["sim I"]["row_quarters_mean_top_to_bottom"]) - 1) < 1e-6
+    assert 0 <= stats["real F"]["icefinder_flagged_fraction"] <= 1
     for name in ("side_by_side_I.png", "side_by_side_F.png", "mean_plots.png", "iced_examples.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert "| statistic |" in capsys.readouterr().out

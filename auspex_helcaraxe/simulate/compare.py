@@ -85,6 +85,28 @@ def plot_statistics(datasets: list[Reflections], kind: str) -> dict:
     }
 
 
+def icefinder_statistics(datasets: list[Reflections], kind: str) -> dict:
+    """Icefinder on clean data: |score| of the in-ice bins and the share of data sets flagged."""
+    from .. import icefinder
+
+    scores, flagged = [], []
+    for refl in datasets:
+        obs = refl.observables.get(kind)
+        if obs is None:
+            continue
+        try:
+            s = icefinder.score(obs)
+        except InputError:
+            continue
+        flagged.append(bool(s.flagged_ranges))
+        scores.append(s.score[s.in_ice & np.isfinite(s.score)])
+    a = np.abs(np.concatenate(scores)) if scores else np.zeros(0)
+    return {
+        "icefinder_abs_score_p50_p90_p99": [float(x) for x in np.percentile(a, (50, 90, 99))] if a.size else [],
+        "icefinder_flagged_fraction": float(np.mean(flagged)) if flagged else float("nan"),
+    }
+
+
 def simulated_clean(n: int, seed: int) -> list[Reflections]:
     rng = np.random.default_rng(seed)
     return [simulate_dataset(rng, name=f"cmp-{k}", ice=False).reflections for k in range(n)]
@@ -207,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     sim = simulated_clean(args.n_sim, args.seed)
     stats = {}
     for kind in ("I", "F"):
-        stats[f"real {kind}"] = plot_statistics(real, kind)
-        stats[f"sim {kind}"] = plot_statistics(sim, kind)
+        stats[f"real {kind}"] = plot_statistics(real, kind) | icefinder_statistics(real, kind)
+        stats[f"sim {kind}"] = plot_statistics(sim, kind) | icefinder_statistics(sim, kind)
         draw_side_by_side(real, sim, kind, args.out_dir / f"side_by_side_{kind}.png")
     draw_mean_images(stats, args.out_dir / "mean_plots.png")
     iced = [(r, k, rng) for r in load_real(args.real, ("ice",)) for k, rng in _ice_ranges_of(args.real, r).items()]
@@ -217,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     public = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in stats.items()}
     (args.out_dir / "stats.json").write_text(json.dumps(public, indent=1))
     rows = ["n_datasets", "n_plots", "nonpredictable_fraction", "reflections_per_plot_p10_p50_p90",
-            "ylow_over_yhigh_p10_p50_p90", "row_quarters_mean_top_to_bottom", "bottom_quarter_p10_p50_p90"]
+            "ylow_over_yhigh_p10_p50_p90", "row_quarters_mean_top_to_bottom", "bottom_quarter_p10_p50_p90",
+            "icefinder_abs_score_p50_p90_p99", "icefinder_flagged_fraction"]
     print("| statistic | " + " | ".join(public) + " |")
     print("|---|" + "---|" * len(public))
     fmt = lambda v: ", ".join(f"{x:.3g}" for x in v) if isinstance(v, list) else f"{v:.3g}"
