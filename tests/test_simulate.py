@@ -76,21 +76,21 @@ def test_weak_data_have_negative_intensities_and_sigma_falloff():
 
 def test_french_wilson_against_brute_force():
     rng = np.random.default_rng(0)
-    n = 60
+    n = 80
     sigma = rng.uniform(50, 200, n)
     sig_i = rng.uniform(5, 80, n)
-    i_obs = rng.uniform(-3, 6, n) * sig_i
-    centric = rng.random(n) < 0.3
+    i_obs = rng.uniform(-3, 14, n) * sig_i  # weak (numerical branch) and strong (expansion) reflections
+    centric = rng.random(n) < 0.4
     f, sf = wilson.french_wilson(i_obs, sig_i, sigma, centric)
     # brute force over F (dJ = 2F dF keeps the centric J^-1/2 singularity integrable)
-    fg = np.linspace(1e-6, np.sqrt(3000.0), 200001)[None, :]
+    fg = np.linspace(1e-6, np.sqrt(5000.0), 200001)[None, :]
     j = fg * fg
     prior = np.where(centric[:, None], np.exp(-j / (2 * sigma[:, None])) / fg, np.exp(-j / sigma[:, None]))
     post = prior * 2 * fg * np.exp(-0.5 * ((i_obs[:, None] - j) / sig_i[:, None]) ** 2)
     e_f = (post * fg).sum(1) / post.sum(1)
     e_j = (post * j).sum(1) / post.sum(1)
-    np.testing.assert_allclose(f, e_f, rtol=0.01)
-    np.testing.assert_allclose(sf, np.sqrt(e_j - e_f**2), rtol=0.05)
+    np.testing.assert_allclose(f, e_f, rtol=2e-3)
+    np.testing.assert_allclose(sf, np.sqrt(e_j - e_f**2), rtol=0.02)
 
 
 def test_french_wilson_strong_and_nonnegative():

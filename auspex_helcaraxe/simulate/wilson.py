@@ -49,7 +49,8 @@ def measurement_error(rng: np.random.Generator, i_true: np.ndarray, sigma: np.nd
     return np.sqrt(var) * jitter
 
 
-_NODES = 32
+_NODES = 24  # Simpson intervals (even)
+STRONG = 6.0  # μ/σ above which the expansion is used
 
 
 def french_wilson(i_obs: np.ndarray, sig_i: np.ndarray, sigma: np.ndarray, centric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,9 +58,9 @@ def french_wilson(i_obs: np.ndarray, sig_i: np.ndarray, sigma: np.ndarray, centr
 
     Acentric prior p(J) ∝ exp(−J/Σ), centric p(J) ∝ J^−½ exp(−J/2Σ). In terms of F = √J the
     posterior is ∝ F^a exp(−(F² − μ)²/2σ²) with a = 1 (acentric) or 0 (centric) and
-    μ = I − σ²/Σ (acentric) or I − σ²/2Σ (centric). Strong reflections (μ > 10 σ) use the
-    second-order expansion; the others are integrated numerically (Simpson on a per-reflection grid
-    of F that spans the posterior's mass).
+    μ = I − σ²/Σ (acentric) or I − σ²/2Σ (centric). Strong reflections (μ > 6 σ) use the
+    moments of J ~ N(μ, σ²) expanded to second order in σ²/μ²; the others are integrated
+    numerically (Simpson on a per-reflection grid of F that spans the posterior's mass).
     """
     i_obs = np.asarray(i_obs, np.float64)
     sig_i = np.asarray(sig_i, np.float64)
@@ -68,11 +69,17 @@ def french_wilson(i_obs: np.ndarray, sig_i: np.ndarray, sigma: np.ndarray, centr
     mu = i_obs - np.where(centric, 0.5, 1.0) * sig_i * sig_i / sigma
     f = np.empty_like(i_obs)
     sf = np.empty_like(i_obs)
-    strong = mu > 10.0 * sig_i
+    strong = mu > STRONG * sig_i
     m, s = mu[strong], sig_i[strong]
-    # E[√J] for J ~ N(m, s²): √m (1 − s²/8m²); var ≈ s²/4m.
-    f[strong] = np.sqrt(m) * (1.0 - s * s / (8.0 * m * m))
-    sf[strong] = s / (2.0 * np.sqrt(m))
+    # Moments of J ~ N(m, s²) to second order in x = s²/m²: E[J^½] = √m·a, E[J^-½] = b/√m.
+    x = (s / m) ** 2
+    a = 1.0 - x / 8.0 - 15.0 * x * x / 128.0
+    b = 1.0 + 3.0 * x / 8.0 + 105.0 * x * x / 128.0
+    cen = centric[strong]
+    ef = np.where(cen, 1.0 / b, a)  # centric: the remaining J^-½ prior factor reweights by J^-½
+    ej = np.where(cen, a / b, 1.0)
+    f[strong] = np.sqrt(m) * ef
+    sf[strong] = np.sqrt(m * np.maximum(ej - ef * ef, 0.0))
     weak = ~strong
     if weak.any():
         m, s, a = mu[weak], sig_i[weak], np.where(centric[weak], 0.0, 1.0)
