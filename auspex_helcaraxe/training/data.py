@@ -71,6 +71,22 @@ def background_split(real_dir: str | os.PathLike) -> tuple[list[Path], list[Path
     return train, held
 
 
+def git_state() -> dict[str, Any]:
+    """The checkout's commit and whether ``auspex_helcaraxe/simulate`` has uncommitted changes
+    (empty when not in a git checkout)."""
+    import subprocess
+
+    root = Path(str(resources.files("auspex_helcaraxe"))).parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "auspex_helcaraxe/simulate"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": commit, "simulate_uncommitted_changes": bool(dirty)}
+
+
 def simulator_fingerprint() -> str:
     """sha256 over the simulator's source files: a cached training set is stale when it changes."""
     h = hashlib.sha256()
@@ -86,9 +102,10 @@ def cached(
     key: dict[str, Any],
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """``make(**key)`` → (X, y, groups, meta), stored once under ``cache_dir`` by a hash of ``key``
-    and the simulator's fingerprint, and read from there afterwards."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, dict]:
+    """``make(**key)`` → (X, y, groups, meta, info), stored once under ``cache_dir`` by a hash of
+    ``key`` and the simulator's fingerprint, and read from there afterwards. ``info`` holds the
+    simulator fingerprint the set was made with and the cache directory."""
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
     ident = {**{k: (sorted(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in key.items()},
              "simulator": simulator_fingerprint()}
@@ -100,7 +117,8 @@ def cached(
         X = np.load(d / "X.npy", mmap_mode="r")
         with open(d / "meta.pkl", "rb") as fh:
             meta = pickle.load(fh)
-        return np.asarray(X), np.load(d / "y.npy"), np.load(d / "groups.npy"), meta
+        info = {"simulator": ident["simulator"], "cache": str(d), "cached": True}
+        return np.asarray(X), np.load(d / "y.npy"), np.load(d / "groups.npy"), meta, info
     X, y, groups, meta = make(**key)
     d.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=d))
@@ -114,7 +132,7 @@ def cached(
     tmp.rmdir()
     (d / "key.json").write_text(json.dumps(ident, indent=1, default=str))
     (d / "done").touch()
-    return X, y, groups, meta
+    return X, y, groups, meta, {"simulator": ident["simulator"], "cache": str(d), "cached": False}
 
 
 def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

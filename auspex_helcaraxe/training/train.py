@@ -188,12 +188,12 @@ def train(
               "real_backgrounds": [p.name for p in backgrounds] if backgrounds else [],
               "background_fraction": background_fraction if backgrounds else 0.0,
               "optimizer": "Adam", "loss": "binary_crossentropy",
-              "tensorflow": tf.__version__, "keras": keras.__version__}
+              "tensorflow": tf.__version__, "keras": keras.__version__, "git": tdata.git_state()}
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
         tk = time.time()
-        X, y, groups, meta = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log)
+        X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log)
         tr, va = tdata.split_by_group(groups, val_fraction, seed)
         if kind == "F":
             model = build_model(seed=seed, name="helcaraxe_fobs")
@@ -240,7 +240,7 @@ def train(
                                        f"specificity >= {target_specificity})"),
                    "int8_dynamic_range": int8}
         data_desc = (
-            f"simulated merged data sets (auspex_helcaraxe.simulate, fingerprint {tdata.simulator_fingerprint()}): "
+            f"simulated merged data sets (auspex_helcaraxe.simulate, fingerprint {info['simulator']}): "
             f"{len(np.unique(groups))} data sets, {len(y)} plots of {kind}, {int(np.sum(y))} iced by the "
             "simulator's ground truth (spike visible over >= 1 % of the plot; docs/simulator.md)"
             + (f"; {len(backgrounds)} clean real data sets used as backgrounds with simulated ice" if backgrounds else "")
@@ -254,6 +254,7 @@ def train(
             "training": {**params, "epochs_run": len(history["loss"]), "learning_rate_used": lr,
                          "initialised_from": "helcaraxe_fobs (transfer learning)" if kind == "I" else "He normal",
                          "train_plots": int(tr.sum()), "validation_plots": int(va.sum()),
+                         "simulator_fingerprint": info["simulator"],
                          "wall_time_s": round(train_time, 1), "history": history},
             "architecture": "4 x (2 x [conv ELU + batch norm] + max pool), dense 32 + dropout, sigmoid",
             "shipped_precision": "float32" + (" (dynamic-range int8 as good on validation; see int8_dynamic_range)"
@@ -264,7 +265,7 @@ def train(
         summary["networks"][kind] = {"tflite": str(path), "metrics": metrics, "wall_time_s": round(train_time, 1),
                                      **describe(model)}
         log(f"{kind}: threshold {threshold}: {compact(m32)} in {train_time:.0f} s")
-        del X, y, groups, meta
+        del X, y, groups, meta, info
     summary["wall_time_s"] = round(time.time() - t0, 1)
     log(f"total wall time {summary['wall_time_s']:.0f} s")
     return summary
