@@ -292,6 +292,11 @@ def _compare(label: str, res: dict[str, dict], ours: str = "ours", other: str = 
     return out
 
 
+def _bin(cv: dict, i: int) -> str:
+    lo, hi = cv["lo_edge"][i], cv["hi_edge"][i]
+    return f"≥ {lo:g}" if lo > 0 and hi > 1e3 * lo else f"{lo:g}–{hi:g}"
+
+
 def _draw_curves(curves: dict[str, dict[str, dict]], path: Path) -> Path:
     import matplotlib
 
@@ -303,7 +308,7 @@ def _draw_curves(curves: dict[str, dict[str, dict]], path: Path) -> Path:
         for name, c in cs.items():
             cv = c["curve"]
             ok = cv["n"] > 0
-            x = np.minimum(cv["centre"], 30.0)[ok]
+            x = cv["centre"][ok]
             ax.plot(x, cv["rate"][ok], marker="o", label=f"{name} (50 % at {c['s50']:.2g})")
             ax.fill_between(x, cv["lo"][ok], cv["hi"][ok], alpha=0.15)
         ax.set_xscale("log")
@@ -342,7 +347,7 @@ def evaluate(
     ``published_dir`` defaults to ``<shared>/reference/published`` and ``real_dir`` to
     ``<shared>/data/real`` when ``../shared`` exists; sets (2) and (3) are skipped without real data.
     ``sets`` chooses among ``"simulated"``, ``"semi"`` and ``"real"`` (the simulated set always runs).
-    ``notes``: a Markdown file appended to the report (a hand-written discussion).
+    ``notes``: a Markdown file inserted after the introduction (a hand-written summary).
     Returns all metrics (plain dicts; the raw rows under ``"rows"``).
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -392,6 +397,9 @@ def evaluate(
            "counted separately. Intervals are 95 % Wilson score intervals; `k/n` gives the counts. A data set "
            "counts as iced when any of its labelled plots is iced, as flagged when any is flagged.", ""]
 
+    if notes is not None and Path(notes).is_file():
+        md += [f"## Summary (hand-written, from `{Path(notes).name}`)", "", Path(notes).read_text().strip(), ""]
+
     def section(title: str, rows: Rows, extra: list[str] | None = None) -> None:
         md.extend([f"## {title}", ""] + (extra or []))
         n_np = int(np.sum(~rows.predictable & ~np.isnan(rows.label)))
@@ -438,10 +446,11 @@ def evaluate(
             cv = c["curve"]
             strong = cv["lo_edge"] >= 5.0
             k, n = int(cv["k"][strong].sum()), int(cv["n"][strong].sum())
-            falls = "; ".join(f"{a:.2g} → {b:.2g}" for a, b in c["falls"][:3]) or "no"
+            falls = "; ".join(f"{_bin(cv, a)} → {_bin(cv, b)}" for a, b in c["falls"][:3]) or "no"
             md.append(f"| {title} | {name} | {c['s50']:.3g} | {k}/{n} | {falls} |")
     md += ["", "<details><summary>Curve values</summary>", "",
-           "| set | detector | " + " | ".join(f"{lo:g}–{hi:g}" for lo, hi in zip(STRENGTH_EDGES[:-1], STRENGTH_EDGES[1:])) + " |",
+           "| set | detector | " + " | ".join(_bin({"lo_edge": STRENGTH_EDGES[:-1], "hi_edge": STRENGTH_EDGES[1:]}, i)
+                                             for i in range(len(STRENGTH_EDGES) - 1)) + " |",
            "|---|---|" + "---|" * (len(STRENGTH_EDGES) - 1)]
     for title, cs in curves.items():
         for name, c in cs.items():
@@ -469,8 +478,6 @@ def evaluate(
             md.append(f"| `{ds}` | {cat} | " + " | ".join(cells) + " |")
         md += ["", "Flagged ranges as observable + range index (e.g. `F5`). Nonpredictable ranges are never flagged.", ""]
 
-    if notes is not None and Path(notes).is_file():
-        md += [Path(notes).read_text()]
     result["markdown"] = "\n".join(md) + "\n"
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,10 @@ def detection_curve(strength: np.ndarray, flagged: np.ndarray, edges: np.ndarray
     ci = np.array([wilson_interval(int(ki), int(ni)) for ki, ni in zip(k, n)]).reshape(nb, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    centre = np.sqrt(edges[:-1] * edges[1:]) if edges[0] > 0 else 0.5 * (edges[:-1] + edges[1:])
+    lo_e, hi_e = np.asarray(edges[:-1], float), np.asarray(edges[1:], float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(lo_e > 0, np.sqrt(lo_e * hi_e), hi_e / 2)  # geometric centre; first bin from 0
+    centre = np.where((lo_e > 0) & (hi_e > 1e3 * lo_e), 2 * lo_e, centre)  # open-ended last bin
     return {"centre": centre, "lo_edge": edges[:-1], "hi_edge": edges[1:], "n": n, "k": k, "rate": rate,
             "lo": ci[:, 0], "hi": ci[:, 1]}
 
@@ -95,13 +98,14 @@ def strength_at_half(curve: dict[str, np.ndarray], level: float = 0.5) -> float:
     return float(np.exp(x) if c[i - 1] > 0 else x)
 
 
-def falls_with_strength(curve: dict[str, np.ndarray], min_n: int = 10) -> list[tuple[float, float]]:
-    """Bins (centre pairs) where detection drops significantly as strength grows: the Wilson
-    intervals of a stronger bin lie entirely below those of a weaker bin (bins with ≥ ``min_n``)."""
+def falls_with_strength(curve: dict[str, np.ndarray], min_n: int = 10) -> list[tuple[int, int]]:
+    """Pairs of bin indices (weaker, stronger) where detection drops significantly as strength
+    grows: the stronger bin's Wilson interval lies entirely below the weaker bin's (bins with
+    ≥ ``min_n`` plots)."""
     keep = np.flatnonzero(curve["n"] >= min_n)
     out = []
     for a_pos, a in enumerate(keep):
         for b in keep[a_pos + 1 :]:
             if curve["hi"][b] < curve["lo"][a]:
-                out.append((float(curve["centre"][a]), float(curve["centre"][b])))
+                out.append((int(a), int(b)))
     return out
