@@ -13,10 +13,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 from _timing import median_time
 
-from auspex_helcaraxe.network import ModelCard, Network, load_networks
+from auspex_helcaraxe.network import Network, load_networks
 
 PUBLISHED_MACS = 486_333_920
 
@@ -35,7 +34,7 @@ def main() -> None:
     for name, nets in sets.items():
         for kind, net in sorted(nets.items()):
             net = Network(net.path, net.card, num_threads=a.threads)
-            t = median_time(lambda: net.predict(x), a.repeat)
+            t = median_time(lambda net=net: net.predict(x), a.repeat)
             macs = net.card.extra.get("macs_per_plot", PUBLISHED_MACS if name == "published" else None)
             print(f"{name:9s} {kind}: {t * 1e3:8.2f} ms per batch of {a.batch}, {t / a.batch * 1e3:6.2f} ms per plot"
                   f"  ({macs / 1e6:.1f} MMAC per plot, {a.threads} thread(s))")

@@ -80,7 +80,7 @@ def test_background_split_is_fixed_and_disjoint(real_data, shared_dir):
     real_dir = shared_dir / "data" / "real"
     train, held = tdata.background_split(real_dir)
     clean = sorted(r.relpath for r in tdata.read_labels(real_dir) if r.label == "clean")
-    rel = lambda ps: [p.relative_to(real_dir).as_posix() for p in ps]  # noqa: E731
+    rel = lambda ps: [p.relative_to(real_dir).as_posix() for p in ps]
     assert set(rel(train)).isdisjoint(rel(held))
     assert sorted(rel(train) + rel(held)) == clean
     assert rel(held) == clean[1::2] and rel(train) == clean[0::2]

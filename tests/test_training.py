@@ -11,9 +11,9 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
-from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of  # noqa: E402
-from auspex_helcaraxe.training import convert as conv  # noqa: E402
-from auspex_helcaraxe.training.models import MAX_MACS, build_model, count_macs  # noqa: E402
+from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of
+from auspex_helcaraxe.training import convert as conv
+from auspex_helcaraxe.training.models import MAX_MACS, build_model, count_macs
 
 
 def test_count_macs_by_hand():

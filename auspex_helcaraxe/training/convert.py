@@ -15,8 +15,8 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ..errors import InputError  # noqa: E402
-from ..network import DEFAULT_THRESHOLD, ModelCard, sha256_of  # noqa: E402
+from ..errors import InputError
+from ..network import DEFAULT_THRESHOLD, ModelCard, sha256_of
 
 QUANTISATIONS = ("none", "dynamic")
 

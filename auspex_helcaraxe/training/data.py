@@ -17,10 +17,11 @@ import json
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,7 @@ def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.n
     """Boolean masks (train, validation): whole groups (simulated data sets) go to validation."""
     uniq = np.unique(groups)
     rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(fraction * uniq.size))) if uniq.size > 1 else 0
+    n_val = max(1, round(fraction * uniq.size)) if uniq.size > 1 else 0
     val_groups = rng.permutation(uniq)[:n_val]
     val = np.isin(groups, val_groups)
     return ~val, val

@@ -9,11 +9,12 @@ with 3×3 kernels and few filters, so that one plot costs < 20 MMAC on a CPU.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
 INPUT_SHAPE = (80, 80, 1)
 DEFAULT_FILTERS = (8, 16, 32, 32)
@@ -35,7 +36,7 @@ def build_model(
 
     The default (4 blocks of 8/16/32/32 filters, 5×5 first kernel, 3×3 after) costs ≈17 MMAC per plot.
     """
-    init = lambda k: keras.initializers.HeNormal(seed=None if seed is None else seed + k)  # noqa: E731
+    init = lambda k: keras.initializers.HeNormal(seed=None if seed is None else seed + k)
     inputs = keras.Input(shape=input_shape, name="plot")
     x = inputs
     k = 0

@@ -15,22 +15,24 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from .. import __version__  # noqa: E402
-from . import data as tdata  # noqa: E402
-from .metrics import binary_metrics, compact  # noqa: E402
+from .. import __version__
+from . import data as tdata
+from .metrics import binary_metrics, compact
 
 # Seeds of the simulated data: training data sets use DATA_SEED_BASE + seed; the evaluation's test
 # set uses evaluate.TEST_SEED, far away from any training seed.
 DATA_SEED_BASE = 1000
-DEFAULTS = dict(n_datasets=12000, epochs=10, transfer_epochs=7, batch_size=64, learning_rate=1e-3,
-                transfer_learning_rate=5e-4, val_fraction=0.15, background_fraction=0.4, target_specificity=0.98)
+DEFAULTS = {"n_datasets": 12000, "epochs": 10, "transfer_epochs": 7, "batch_size": 64, "learning_rate": 1e-3,
+            "transfer_learning_rate": 5e-4, "val_fraction": 0.15, "background_fraction": 0.4,
+            "target_specificity": 0.98}
 
 
 def calibrate_threshold(prob: np.ndarray, truth: np.ndarray, target_specificity: float, floor: float = 0.5) -> float:
