@@ -11,6 +11,7 @@ import pytest
 keras = pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
+from auspex_helcaraxe.errors import InputError
 from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of
 from auspex_helcaraxe.training import convert as conv
 from auspex_helcaraxe.training.models import MAX_MACS, build_model, count_macs
@@ -60,7 +61,7 @@ def test_convert_small_model_roundtrip(tmp_path):
     model = build_model(seed=0)
     src = tmp_path / "mine.keras"
     model.save(src)
-    with pytest.raises(Exception, match="observable"):
+    with pytest.raises(InputError, match="observable"):
         conv.convert(src, tmp_path / "out")
     path = conv.convert(src, tmp_path / "out", observable="I", version="t1", metrics={"accuracy": 0.5})
     assert path.name == "helcaraxe_iobs.tflite"

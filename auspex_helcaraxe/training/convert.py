@@ -7,6 +7,8 @@ ours (``train.py`` exports through the same function). Needs TensorFlow (the ``[
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -78,7 +80,8 @@ def keras_to_tflite(model, quantisation: str = "none") -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantisation == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the whole exported signature
+        return converter.convert()
 
 
 def convert(
