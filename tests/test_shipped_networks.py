@@ -51,3 +51,12 @@ def test_shipped_network_minimum_metrics(rows, kind):
     res = binary_metrics(rows.label[m] == 1, rows.flagged["ours"][m])
     for metric, minimum in MINIMUM[kind].items():
         assert res[metric]["value"] >= minimum, f"{kind} {metric} {res[metric]['value']:.3f} < {minimum}"
+
+
+def test_evaluation_uses_the_cards_thresholds(rows):
+    nets = load_networks()
+    thr = np.array([nets[k].card.threshold for k in rows.kind])
+    p = rows.prob["ours"]
+    expected = ~np.isnan(p) & (np.nan_to_num(p, nan=-1.0) >= thr)
+    assert np.array_equal(rows.flagged["ours"], expected)
+    assert np.all(np.isnan(p[~rows.predictable])) and not np.any(np.isnan(p[rows.predictable]))
