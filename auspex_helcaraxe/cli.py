@@ -19,8 +19,12 @@ EXIT_OK, EXIT_ICE, EXIT_ERROR = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv and argv[0] in DELEGATED:  # their own parsers (in the training package) take every argument
+        args = argparse.Namespace(command=argv[0], args=argv[1:], func=DELEGATED[argv[0]])
+    else:
+        args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_ERROR
@@ -89,10 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_arguments(scan)
     scan.set_defaults(func=cmd_scan)
 
+    train = sub.add_parser("train", add_help=False, help="train our I and F networks on simulated data ([train] extra)")
+    train.add_argument("args", nargs=argparse.REMAINDER, help="see 'helcaraxe train --help'")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", add_help=False,
+                              help="evaluate networks against the published ones and Icefinder (docs/evaluation.md)")
+    evaluate.add_argument("args", nargs=argparse.REMAINDER, help="see 'helcaraxe evaluate --help'")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    convert = sub.add_parser("convert", help="turn a Keras Helcaraxe network (.h5) into TFLite + model card ([train] extra)")
+    convert.add_argument("model", type=Path, metavar="MODEL.h5")
+    convert.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    convert.add_argument("--observable", choices=("I", "F"), default=None,
+                         help="default: from the file name (iobs/fobs)")
+    convert.add_argument("--name", default=None, help="network name in the model card")
+    convert.add_argument("--int8", action="store_true", help="dynamic-range int8 quantisation (default float32)")
+    convert.add_argument("--threshold", type=float, default=0.5)
+    convert.set_defaults(func=cmd_convert)
+
     det = sub.add_parser("detectors", help="list the registered ice detectors and installed networks")
     det.add_argument("--networks", default=None, metavar="DIR")
     det.set_defaults(func=cmd_detectors)
-    for p in (check, demo, scan, det):
+    for p in (check, demo, scan, convert, det):
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -194,6 +217,44 @@ def cmd_scan(args) -> int:
     from .scan.command import scan_command
 
     return scan_command(args, _options(args))
+
+
+TRAIN_EXTRA_HINT = "needs TensorFlow: pip install 'auspex-helcaraxe[train]'"
+
+
+def _training_module(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"auspex_helcaraxe.training.{name}")
+    except ImportError as exc:
+        if "tensorflow" in str(exc) or "keras" in str(exc):
+            raise InputError(f"helcaraxe {name} {TRAIN_EXTRA_HINT}") from None
+        raise
+
+
+def cmd_train(args) -> int:
+    return _training_module("train").main(args.args)
+
+
+def cmd_evaluate(args) -> int:
+    return _training_module("evaluate").main(args.args)
+
+
+DELEGATED = {"train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def cmd_convert(args) -> int:
+    if not args.model.is_file():
+        raise InputError(f"{args.model}: no such file")
+    try:
+        convert = _training_module("convert").convert
+        out = convert(args.model, args.out_dir, args.observable, name=args.name,
+                      quantisation="dynamic" if args.int8 else "none", threshold=args.threshold)
+    except ImportError as exc:  # TensorFlow is imported lazily inside convert
+        raise InputError(f"helcaraxe convert {TRAIN_EXTRA_HINT} ({exc})") from None
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return EXIT_OK
 
 
 def cmd_detectors(args) -> int:

@@ -113,3 +113,26 @@ def test_demo_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "VERDICT: ice in range(s) 5" in proc.stdout
     assert (tmp_path / "d" / "demo_ice.mtz.json").exists() and (tmp_path / "d" / "demo_ice.mtz_I.png").exists()
+
+
+def test_convert_command_output_runs_in_the_runtime(tmp_path, published_dir):
+    pytest.importorskip("tensorflow")
+    import numpy as np
+
+    from auspex_helcaraxe.network import load_networks
+
+    out = tmp_path / "nets"
+    assert main(["convert", str(published_dir / "Helcaraxe_Iobs_model.h5"), str(out)]) == 0
+    ours = load_networks(out)["I"]
+    theirs = load_networks(published_dir)["I"]
+    x = np.load(published_dir / "BAZ2BA_x828_free.mtz.npz")["input_I"][..., None]
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(x), atol=1e-5)
+    assert ours.card.observable == "I" and len(ours.card.sha256) == 64
+
+
+def test_training_commands_have_their_own_help():
+    for command in ("train", "evaluate"):
+        proc = run(command, "--help")
+        assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr
+    proc = run("convert", "/nonexistent.h5", "/tmp/x")
+    assert proc.returncode == 2 and "no such file" in proc.stderr
