@@ -74,7 +74,7 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, labels, loc="upper right", fontsize=8, framealpha=0.9,
-                  bbox_to_anchor=(1.0, 0.9))
+                  bbox_to_anchor=(1.0, 0.78))
     if thumbs:
         plots = make_plots(obs)
         by_index = {r.index: k for k, r in enumerate(plots.ranges)}
