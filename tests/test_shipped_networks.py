@@ -16,12 +16,13 @@ from auspex_helcaraxe.training.metrics import binary_metrics
 
 N_DATASETS = 60
 SEED = TEST_SEED + 1  # fixed; disjoint from training seeds
-# Measured on this set when the networks were committed (399 F and 399 I plots): F accuracy 0.920,
-# sensitivity 0.636, specificity 1.000; I accuracy 0.935, sensitivity 0.738, specificity 0.987.
-# On the 600-data-set test set of docs/evaluation.md: F 0.932 / 0.649 / 0.998, I 0.955 / 0.794 / 0.993.
+# Measured on this set when the networks were committed (399 F and 399 I plots): F accuracy 0.937,
+# sensitivity 0.807, specificity 0.974; I accuracy 0.967, sensitivity 0.917, specificity 0.981.
+# On the 600-data-set test set of docs/evaluation.md: F 0.964 / 0.842 / 0.993, I 0.965 / 0.876 / 0.986.
+# The margins allow for sampling noise on this small set and for moderate simulator changes.
 MINIMUM = {
-    "F": {"accuracy": 0.85, "sensitivity": 0.50, "specificity": 0.95},
-    "I": {"accuracy": 0.85, "sensitivity": 0.50, "specificity": 0.95},
+    "F": {"accuracy": 0.88, "sensitivity": 0.65, "specificity": 0.95},
+    "I": {"accuracy": 0.88, "sensitivity": 0.65, "specificity": 0.95},
 }
 
 
