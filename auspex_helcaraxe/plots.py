@@ -79,8 +79,7 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     # 1. Which reflections lie in a range, and in which d column of its plot: a lookup table on d
     #    names the one range a reflection can belong to (ranges are far apart compared with a table
     #    cell); the exact test d_min <= d <= d_max is part of the column binning.
-    cell = np.minimum((d * np.float32(1.0 / TABLE_STEP)).astype(np.int32), tables.cell_range.size - 1)
-    near = tables.cell_range[cell]
+    near = np.take(tables.cell_range, (d * np.float32(1.0 / TABLE_STEP)).astype(np.int32), mode="clip")
     idx = np.flatnonzero(near >= 0)
     range_of = near[idx].astype(np.intp)  # position in `covered`
     xb = _bin_index(d[idx], tables.x_edges, range_of)
@@ -112,9 +111,10 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     yb = _bin_index(vals, y_edges, range_of)
     ok = yb >= 0
     per_column = np.bincount(range_of * PLOT_SIZE + xb, minlength=n * PLOT_SIZE).reshape(n, PLOT_SIZE)
-    flat = (range_of[ok] * PLOT_SIZE + xb[ok]) * PLOT_SIZE + yb[ok]
-    hist = np.bincount(flat, minlength=n * PLOT_SIZE * PLOT_SIZE).reshape(n, PLOT_SIZE, PLOT_SIZE)
-    counts = np.ascontiguousarray(np.rot90(hist, k=1, axes=(1, 2)), dtype=np.float32)
+    # Counted straight into the published orientation (histogram2d rotated 90° counter-clockwise):
+    # row = observation bin from high to low, column = d bin from d_min to d_max.
+    flat = (range_of[ok] * PLOT_SIZE + (PLOT_SIZE - 1 - yb[ok])) * PLOT_SIZE + xb[ok]
+    counts = np.bincount(flat, minlength=n * PLOT_SIZE * PLOT_SIZE).astype(np.float32).reshape(n, PLOT_SIZE, PLOT_SIZE)
 
     # 4. Nonpredictable plots: some 10-column window (nearly) empty. Is it a cut? Compare the
     #    emptiest window with the reflections the neighbouring shells say it should hold.

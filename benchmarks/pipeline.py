@@ -34,7 +34,7 @@ def simulated_files(sizes: list[int], directory: Path) -> list[Path]:
     paths = []
     for n in sizes:
         # A cell big enough that the reflections down to 1.2 Å number about n (capped by the simulator).
-        ds = simulate_dataset(n, d_min=1.2, max_reflections=n, name=f"sim{n}",
+        ds = simulate_dataset(n, d_min=1.2, max_reflections=n, name=f"sim{n}", hard_negatives=[], hard_negative_params={},
                               space_group="P 21 21 21", cell=_cell_for(n, 1.2), ice={"probability": 1.0})
         paths.append(write_mtz(ds, directory / f"sim_{n}.mtz"))
     return paths
