@@ -26,34 +26,23 @@ import tempfile
 import time
 from pathlib import Path
 
-import gemmi
 import numpy as np
 
 PDB_SURVEY = 117_615
 
 
 def write_dataset(path: Path, n_reflections: int, seed: int) -> int:
-    """A merged MTZ with about ``n_reflections`` unique reflections; returns the exact number."""
-    rng = np.random.default_rng(seed)
+    """A merged MTZ from the project's simulator with about ``n_reflections`` unique reflections
+    (ice as the simulator draws it); returns the exact number."""
+    from auspex_helcaraxe.simulate import simulate_dataset, write_mtz
+
     d_min = 2.5 * (n_reflections / 1e4) ** -0.19
     volume = 1.91 * n_reflections * d_min**3  # P 21 21 21: N ≈ 4.19 V / (8 d³)
     a = (volume / (1.1 * 1.25)) ** (1 / 3)
-    cell = gemmi.UnitCell(a, 1.1 * a, 1.25 * a, 90, 90, 90)
-    sg = gemmi.SpaceGroup("P 21 21 21")
-    hkl = gemmi.make_miller_array(cell, sg, d_min)
-    d = cell.calculate_d_array(hkl)
-    i = rng.exponential(1000 * np.exp(-25 / (4 * d**2))) + rng.normal(0, 3, d.size)
-    sig = np.sqrt(np.abs(i)) + 3
-    f = np.sqrt(np.clip(i, 0, None))
-    mtz = gemmi.Mtz(with_base=True)
-    mtz.spacegroup = sg
-    mtz.set_cell_for_all(cell)
-    mtz.add_dataset("benchmark")
-    for label, kind in (("IMEAN", "J"), ("SIGIMEAN", "Q"), ("F", "F"), ("SIGF", "Q")):
-        mtz.add_column(label, kind)
-    mtz.set_data(np.column_stack([hkl, i, sig, f, sig / (2 * np.maximum(f, 1))]).astype(np.float32))
-    mtz.write_to_file(str(path))
-    return int(d.size)
+    ds = simulate_dataset(seed, space_group="P 21 21 21", cell=(a, 1.1 * a, 1.25 * a, 90.0, 90.0, 90.0),
+                          d_min=d_min, max_reflections=2 * n_reflections, completeness=1.0, missing_cone_deg=0.0)
+    write_mtz(ds, path)
+    return ds.reflections.n_reflections
 
 
 STAGES = ("hash", "read", "plots", "network", "icefinder", "store")

@@ -28,25 +28,13 @@ PLUGIN = "scan_plugins"  # tests/scan_plugins.py: the "crashtest" detector
 
 
 def write_mtz(path: Path, seed: int, d_min: float = 1.8, a: float = 30.0) -> Path:
-    """A small merged MTZ (P 21 21 21, Wilson-like random intensities; IMEAN/SIGIMEAN/F/SIGF)."""
-    rng = np.random.default_rng(seed)
-    cell = gemmi.UnitCell(a, a * 1.1, a * 1.25, 90, 90, 90)
-    sg = gemmi.SpaceGroup("P 21 21 21")
-    hkl = gemmi.make_miller_array(cell, sg, d_min)
-    d = cell.calculate_d_array(hkl)
-    i = rng.exponential(1000 * np.exp(-20 / (4 * d**2))) + rng.normal(0, 3, d.size)
-    sig = np.sqrt(np.abs(i)) + 3
-    f = np.sqrt(np.clip(i, 0, None))
-    sigf = sig / (2 * np.maximum(f, 1))
-    mtz = gemmi.Mtz(with_base=True)
-    mtz.spacegroup = sg
-    mtz.set_cell_for_all(cell)
-    mtz.add_dataset("synthetic")
-    for label, kind in (("IMEAN", "J"), ("SIGIMEAN", "Q"), ("F", "F"), ("SIGF", "Q")):
-        mtz.add_column(label, kind)
-    mtz.set_data(np.column_stack([hkl, i, sig, f, sigf]).astype(np.float32))
-    mtz.write_to_file(str(path))
-    return path
+    """A small merged MTZ from the project's simulator (P 21 21 21, no ice; IMEAN/SIGIMEAN/F/SIGF)."""
+    from auspex_helcaraxe.simulate import simulate_dataset
+    from auspex_helcaraxe.simulate import write_mtz as write_simulated
+
+    ds = simulate_dataset(seed, space_group="P 21 21 21", cell=(a, a * 1.1, a * 1.25, 90.0, 90.0, 90.0),
+                          d_min=d_min, ice=False, hard_negatives=[], hard_negative_params={})
+    return write_simulated(ds, path)
 
 
 def write_corrupt(directory: Path) -> dict[str, Path]:
