@@ -40,10 +40,23 @@ class Analysis:
                 return r
         return None
 
+    def deciding_result(self, kind: str) -> DetectorResult | None:
+        """The result that decides the verdict for one observable: Helcaraxe when it ran with a
+        network, otherwise Icefinder, otherwise the first detector that ran."""
+        helcaraxe = self.result("helcaraxe", kind)
+        if helcaraxe is not None and "network" in helcaraxe.info:
+            return helcaraxe
+        icefinder = self.result("icefinder", kind)
+        if icefinder is not None:
+            return icefinder
+        others = self.for_observable(kind)
+        return helcaraxe or (others[0] if others else None)
+
     @property
     def flagged_ranges(self) -> list[int]:
-        """Ranges any detector flagged, in any observable."""
-        return sorted({i for r in self.results for i in r.flagged_ranges})
+        """Ranges flagged by the deciding detector of any observable (the data-set verdict)."""
+        deciding = (self.deciding_result(kind) for kind in self.reflections.observables)
+        return sorted({i for r in deciding if r is not None for i in r.flagged_ranges})
 
     @property
     def iced(self) -> bool:

@@ -94,7 +94,10 @@ def read(
     _reject_unmerged(path, mtz)
     if mtz.nreflections == 0:
         raise InputError(f"{path}: the file holds no reflections")
-    d = mtz.make_d_array()
+    try:
+        d = mtz.make_d_array()
+    except (RuntimeError, ValueError) as exc:  # e.g. no or zero unit cell
+        raise InputError(f"{path}: cannot compute resolutions ({_one_line(exc)})") from None
     observables = {}
     for kind in ("I", "F"):
         wanted = (columns or {}).get(kind)

@@ -1,7 +1,7 @@
 """Reports: the versioned JSON document pipelines rely on (schema v1) and a short text summary.
 
-The data-set verdict is decided by Helcaraxe when it ran with a network for an observable, otherwise
-by Icefinder; ``verdict.by_detector`` lists what every detector flagged.
+The data-set verdict (``Analysis.iced``) is decided by Helcaraxe when it ran with a network for an
+observable, otherwise by Icefinder; ``verdict.by_detector`` lists what every detector flagged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .ice_ranges import ice_ranges
-from .results import EXCISED, NO_NETWORK, NOT_COVERED, DetectorResult
+from .results import EXCISED, NO_NETWORK, NOT_COVERED
 
 if TYPE_CHECKING:  # pragma: no cover
     from .host import Analysis
@@ -21,33 +21,19 @@ if TYPE_CHECKING:  # pragma: no cover
 SCHEMA_VERSION = 1
 
 
-def deciding_result(analysis: "Analysis", kind: str) -> DetectorResult | None:
-    """The result that decides the verdict for one observable: Helcaraxe if it could predict."""
-    helcaraxe = analysis.result("helcaraxe", kind)
-    if helcaraxe is not None and "network" in helcaraxe.info:
-        return helcaraxe
-    icefinder = analysis.result("icefinder", kind)
-    if icefinder is not None:
-        return icefinder
-    others = analysis.for_observable(kind)
-    return helcaraxe or (others[0] if others else None)
-
-
 def verdict(analysis: "Analysis") -> dict[str, Any]:
     """``{iced, ranges, decided_by, by_detector}`` for the whole data set."""
-    ranges: set[int] = set()
     decided_by: dict[str, str] = {}
     for kind in analysis.reflections.observables:
-        result = deciding_result(analysis, kind)
+        result = analysis.deciding_result(kind)
         if result is not None:
             decided_by[kind] = result.detector
-            ranges.update(result.flagged_ranges)
     by_detector: dict[str, list[int]] = {}
     for r in analysis.results:
         by_detector.setdefault(r.detector, [])
         by_detector[r.detector] = sorted(set(by_detector[r.detector]) | set(r.flagged_ranges))
     excised = sorted({x.index for r in analysis.results for x in r.ranges if x.status == EXCISED})
-    return {"iced": bool(ranges), "ranges": sorted(ranges), "decided_by": decided_by, "by_detector": by_detector,
+    return {"iced": analysis.iced, "ranges": analysis.flagged_ranges, "decided_by": decided_by, "by_detector": by_detector,
             "excised": excised}
 
 
@@ -58,7 +44,7 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
     for kind, obs in refl.observables.items():
         hel = analysis.result("helcaraxe", kind)
         ice = analysis.result("icefinder", kind)
-        deciding = deciding_result(analysis, kind)
+        deciding = analysis.deciding_result(kind)
         rows = []
         for rng in ice_ranges():
             h = hel.range(rng.index) if hel else None

@@ -213,3 +213,11 @@ def test_fuzzed_mmcif_bytes_never_crash(tmp_path_factory, cut, flips):
     path = tmp_path_factory.mktemp("c") / "f-sf.cif"
     path.write_bytes(bytes(data[:cut]))
     _analyse_or_input_error(path)
+
+
+def test_mmcif_without_unit_cell_is_a_clean_error(tmp_path):
+    """Found by the fuzzer: gemmi cannot compute d without a cell; the reader says so in one line."""
+    path = tmp_path / "nocell-sf.cif"
+    path.write_bytes(CIF.replace(b"_cell.length_a 40.0", b"_cell_length_a 40.0"))
+    with pytest.raises(InputError, match="cannot compute resolutions"):
+        read(path)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
+from ..host import Analysis
 from ..results import AnalysisOptions
 
 _HOSTS: dict[tuple[str, ...], Any] = {}
@@ -128,9 +129,9 @@ def analyse_file(path: str, job: Job) -> dict[str, Any]:
             t = time.perf_counter()
             results.extend(host.analyse(reflections, detectors=[name], options=job.options).results)
             timings[name] = time.perf_counter() - t
-        flagged = sorted({i for r in results for i in r.flagged_ranges})
-        record["iced"] = bool(flagged)
-        record["flagged_ranges"] = flagged
+        verdict = Analysis(reflections, tuple(results), job.options)  # the host's verdict rule
+        record["iced"] = verdict.iced
+        record["flagged_ranges"] = verdict.flagged_ranges
         record["results"] = [
             {
                 "detector": r.detector,
