@@ -259,15 +259,13 @@ def cmd_convert(args) -> int:
 
 def cmd_detectors(args) -> int:
     from .host import Host
-    from .network import load_networks
+    from .network import NO_NETWORK_HINT, load_networks
 
     host = Host()
     for name, det in sorted(host.detectors.items()):
         print(f"{name}: {det.description}")
     nets = load_networks(args.networks)
     if not nets:
-        from .network import NO_NETWORK_HINT
-
         print(f"networks: none ({NO_NETWORK_HINT})")
     for kind, net in sorted(nets.items()):
         print(f"network {kind}: {net.card.name} version {net.card.version} ({net.path}, sha256 {net.card.sha256[:12]})")

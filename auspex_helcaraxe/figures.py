@@ -12,7 +12,7 @@ import numpy as np
 
 from .ice_ranges import ice_ranges
 from .plots import make_plots
-from .results import EXCISED, NONPREDICTABLE, PREDICTED
+from .results import EXCISED, PREDICTED
 
 if TYPE_CHECKING:  # pragma: no cover
     from .host import Analysis, Host
@@ -44,7 +44,7 @@ def draw_resolution_plots(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._+-]", "_", stem or analysis.reflections.name)
     paths = []
-    for kind, obs in analysis.reflections.observables.items():
+    for kind in analysis.reflections.observables:
         fig = figure_for(analysis, host, kind, explain=explain, d_limit=d_limit)
         path = out_dir / f"{stem}_{kind}.{fmt}"
         fig.savefig(path, dpi=130)
@@ -179,5 +179,3 @@ def _explain(analysis, kind, plots, thumbs, by_index) -> dict[int, np.ndarray]:
             out[rr.index] = occlusion_map(network, plots.inputs[by_index[rr.index]])
     return out
 
-
-__all__ = ["draw_resolution_plots", "figure_for", "FORMATS", "NONPREDICTABLE"]

@@ -158,7 +158,7 @@ def straightforward_counts(obs: Observable) -> np.ndarray:
         subset = obs.values[(obs.d >= r.d_min) & (obs.d <= r.d_max)]
         if r.partially_covered_by(obs.d_min):
             subset = np.append(subset, obs.values[-1])
-        limits = np.percentile(subset, Y_PERCENTILES) if subset.size else (0, np.percentile(obs.values, 90))
+        limits = np.percentile(subset, Y_PERCENTILES) if subset.size else (0, np.percentile(obs.values, EMPTY_RANGE_PERCENTILE))
         h, _, _ = np.histogram2d(obs.d, obs.values, bins=PLOT_SIZE, range=[[r.d_min, r.d_max], list(limits)])
         out.append(np.rot90(h))
     return np.array(out, dtype=np.float32).reshape(-1, PLOT_SIZE, PLOT_SIZE)

@@ -208,22 +208,19 @@ def _find_pair(path: str, mtz, kind: str, wanted: str | None):
         if sig is None:
             raise InputError(f"{path}: no sigma column found for {wanted!r}")
         return cols[i], sig
-    mean_type = MEAN_TYPE[kind]
-    candidates = [(i, c) for i, c in enumerate(cols) if c.type == mean_type and _sigma_after(mtz, i, "Q")]
-    if kind == "F":
-        candidates = [(i, c) for i, c in candidates if not c.label.upper().startswith(CALCULATED_F_PREFIXES)]
-    for label in PREFERRED_LABELS[kind]:
-        for i, c in candidates:
-            if c.label == label:
-                return c, _sigma_after(mtz, i, "Q")
-    for prefix in PREFERRED_LABELS[kind][:1]:
-        for i, c in candidates:
-            if c.label.startswith(prefix):
-                return c, _sigma_after(mtz, i, "Q")
-    if candidates:
-        i, c = candidates[0]
-        return c, _sigma_after(mtz, i, "Q")
-    return None
+    # (value, sigma) pairs of the right type, in file order; computed amplitudes never qualify.
+    candidates = [(c, _sigma_after(mtz, i, "Q")) for i, c in enumerate(cols) if c.type == MEAN_TYPE[kind]]
+    candidates = [(c, s) for c, s in candidates
+                  if s is not None and not (kind == "F" and c.label.upper().startswith(CALCULATED_F_PREFIXES))]
+    preferred = PREFERRED_LABELS[kind]
+    for label in preferred:  # a preferred label, best first
+        for pair in candidates:
+            if pair[0].label == label:
+                return pair
+    for pair in candidates:  # then a label starting with the best one (IMEAN_nat, FP_x, ...)
+        if pair[0].label.startswith(preferred[0]):
+            return pair
+    return candidates[0] if candidates else None
 
 
 def _observable(path: str, mtz, kind: str, d: np.ndarray, wanted: str | None) -> Observable | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .ice_ranges import ice_ranges
-from .results import EXCISED, NO_NETWORK, NOT_COVERED
+from .results import EXCISED, NO_NETWORK, NOT_COVERED, PREDICTED
 
 if TYPE_CHECKING:  # pragma: no cover
     from .host import Analysis
@@ -22,16 +22,16 @@ SCHEMA_VERSION = 1
 
 
 def verdict(analysis: "Analysis") -> dict[str, Any]:
-    """``{iced, ranges, decided_by, by_detector}`` for the whole data set."""
+    """``{iced, ranges, decided_by, by_detector, excised}`` for the whole data set."""
     decided_by: dict[str, str] = {}
     for kind in analysis.reflections.observables:
         result = analysis.deciding_result(kind)
         if result is not None:
             decided_by[kind] = result.detector
-    by_detector: dict[str, list[int]] = {}
+    flagged: dict[str, set[int]] = {}
     for r in analysis.results:
-        by_detector.setdefault(r.detector, [])
-        by_detector[r.detector] = sorted(set(by_detector[r.detector]) | set(r.flagged_ranges))
+        flagged.setdefault(r.detector, set()).update(r.flagged_ranges)
+    by_detector = {name: sorted(ranges) for name, ranges in flagged.items()}
     excised = sorted({x.index for r in analysis.results for x in r.ranges if x.status == EXCISED})
     return {"iced": analysis.iced, "ranges": analysis.flagged_ranges, "decided_by": decided_by, "by_detector": by_detector,
             "excised": excised}
@@ -56,7 +56,7 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
                 "d_max": rng.d_max,
                 "d_min": rng.d_min,
                 "status": status,
-                "probability": _num(h.value) if h is not None and h.status == "predicted" else None,
+                "probability": _num(h.value) if h is not None and h.status == PREDICTED else None,
                 "icefinder_score": _num(i.value) if i is not None else None,
                 "flagged": bool(d.flagged) if d is not None else False,
                 "helcaraxe_flagged": bool(h.flagged) if h is not None else None,
@@ -137,7 +137,7 @@ def summary_text(analysis: "Analysis") -> str:
 def _cell_h(r) -> str:
     if r is None:
         return "-"
-    if r.status == "predicted":
+    if r.status == PREDICTED:
         return f"p={r.value:.3f}" + ("  ICE" if r.flagged else "")
     if r.status == NO_NETWORK:
         return "no network"

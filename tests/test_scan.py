@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import gemmi
-import numpy as np
 import pytest
 
 from auspex_helcaraxe.host import Host
