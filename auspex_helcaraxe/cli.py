@@ -150,7 +150,7 @@ def _options(args):
 
 def cmd_check(args) -> int:
     from .host import Host
-    from .reflections import read
+    from .readers import read
 
     if args.json_path and len(args.files) > 1:
         raise InputError("--json takes a single input; use --out DIR for several files")

@@ -23,7 +23,7 @@ from _timing import median_time
 from auspex_helcaraxe import icefinder
 from auspex_helcaraxe.errors import InputError
 from auspex_helcaraxe.ice_ranges import ice_ranges
-from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.readers import read
 
 
 def loop_baseline(obs) -> np.ndarray:

@@ -26,7 +26,7 @@ from _timing import median_time
 from auspex_helcaraxe.ice_ranges import ice_ranges
 from auspex_helcaraxe.network import load_networks
 from auspex_helcaraxe.plots import make_plots, straightforward_counts
-from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.readers import read
 from auspex_helcaraxe.simulate import simulate_dataset, write_mtz
 
 

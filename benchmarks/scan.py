@@ -54,7 +54,7 @@ def stage_times(files: list[Path], options, db: Path) -> tuple[np.ndarray, np.nd
     from auspex_helcaraxe.host import Host
     from auspex_helcaraxe.network import load_networks
     from auspex_helcaraxe.plots import make_plots
-    from auspex_helcaraxe.reflections import read
+    from auspex_helcaraxe.readers import read
     from auspex_helcaraxe.scan.runner import scan_config
     from auspex_helcaraxe.scan.store import Store
     from auspex_helcaraxe.scan.worker import Job, analyse_file

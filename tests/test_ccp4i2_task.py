@@ -151,7 +151,7 @@ def test_ccp4i2_i2run_real_mtz_with_published_networks(ccp4i2_home, real_data, p
     from ccp4i2.lib.utils.reporting.i2_report import generate_job_report
 
     from auspex_helcaraxe.host import Host
-    from auspex_helcaraxe.reflections import read
+    from auspex_helcaraxe.readers import read
     from auspex_helcaraxe.results import AnalysisOptions
 
     name = "BAZ2BA_x828_free.mtz"
@@ -230,7 +230,7 @@ def test_ccp4i2_dlim_cuts_resolution_axis(ccp4i2_home, tmp_path):
 
     from auspex_helcaraxe.figures import figure_for
     from auspex_helcaraxe.host import Host
-    from auspex_helcaraxe.reflections import read
+    from auspex_helcaraxe.readers import read
 
     host = Host()
     analysis = host.analyse(read(write_mtz(tmp_path / "g.mtz", [("I", "J"), ("SIGI", "Q")], d_min=1.6)),

@@ -13,7 +13,8 @@ from auspex_helcaraxe.detectors import icefinder as plugin
 from auspex_helcaraxe.errors import InputError
 from auspex_helcaraxe.host import Host
 from auspex_helcaraxe.ice_ranges import ice_ranges
-from auspex_helcaraxe.reflections import Observable, Reflections, read
+from auspex_helcaraxe.readers import read
+from auspex_helcaraxe.reflections import Observable, Reflections
 from auspex_helcaraxe.results import NO_BINS, NOT_COVERED, SCORED, AnalysisOptions, DetectorResult, RangeResult
 
 RING = 5  # range 5: 0.19–0.205 Å⁻² (2.29–2.21 Å), 17 bins of 1/d

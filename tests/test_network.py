@@ -12,7 +12,7 @@ from auspex_helcaraxe.errors import InputError
 from auspex_helcaraxe.host import Host
 from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of
 from auspex_helcaraxe.plots import make_plots
-from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.readers import read
 from auspex_helcaraxe.results import AnalysisOptions
 
 

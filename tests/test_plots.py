@@ -7,7 +7,8 @@ import pytest
 
 from auspex_helcaraxe.ice_ranges import ice_ranges
 from auspex_helcaraxe.plots import _bin_index, make_plots, standardise, straightforward_counts
-from auspex_helcaraxe.reflections import Observable, read
+from auspex_helcaraxe.readers import read
+from auspex_helcaraxe.reflections import Observable
 
 
 def _window_sums(counts: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import gemmi
 import pytest
 
 from auspex_helcaraxe.host import Host
-from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.readers import read
 from auspex_helcaraxe.results import AnalysisOptions
 from auspex_helcaraxe.scan import Store, discover, entry_id, export_parquet, run_scan, summary
 from auspex_helcaraxe.scan.runner import CRASH_REASON, scan_config

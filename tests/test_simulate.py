@@ -12,7 +12,7 @@ import gemmi
 import numpy as np
 import pytest
 
-from auspex_helcaraxe import reflections
+from auspex_helcaraxe import readers
 from auspex_helcaraxe.ice_ranges import ice_ranges
 from auspex_helcaraxe.simulate import add_ice, demo_dataset, make_training_set, simulate_dataset, wilson, write_mtz
 from auspex_helcaraxe.simulate.ice_lines import ice_lines
@@ -118,7 +118,7 @@ def test_mtz_round_trip(tmp_path):
     for seed in (0, 1, 2):
         ds = simulate_dataset(seed)
         path = write_mtz(ds, tmp_path / f"sim{seed}.mtz")
-        back = reflections.read(path)
+        back = readers.read(path)
         assert back.space_group == ds.reflections.space_group
         assert back.cell == ds.reflections.cell
         assert back.n_reflections == ds.reflections.n_reflections
@@ -253,7 +253,7 @@ def test_importable_without_tensorflow():
 @pytest.mark.parametrize("kind", ["I", "F"])
 def test_add_ice_on_real_data(real_data, kind):
     name = "5g27.mtz"
-    base = reflections.read(real_data[name])
+    base = readers.read(real_data[name])
     out, truth = add_ice(base, 7, lines=[2.249], strength=8.0, fraction=1.0, sign=1.0, excluded=False)
     assert truth[5].label(kind)
     ring = np.abs(1 / out.observables[kind].d - 1 / 2.249) < 0.002

@@ -1,5 +1,5 @@
 """The CCP4i2 ``helcaraxe`` plugin script: reads the observed data with
-:func:`auspex_helcaraxe.reflections.read`, runs the host's ice detectors in-process, draws the
+:func:`auspex_helcaraxe.readers.read`, runs the host's ice detectors in-process, draws the
 annotated figures and writes ``program.xml``. No external program is started.
 
 Errors a user can fix (unreadable file, no usable columns, too low resolution, missing networks)
@@ -17,7 +17,8 @@ from ccp4i2.core.CCP4PluginScript import CPluginScript
 
 from ..errors import InputError
 from ..network import NetworkError
-from ..reflections import Reflections, read
+from ..readers import read
+from ..reflections import Reflections
 from ..results import AnalysisOptions
 from . import TASK_NAME
 from .program_xml import write_program_xml

@@ -114,7 +114,7 @@ def analyse_file(path: str, job: Job) -> dict[str, Any]:
         record["sha256"], record["size"], record["mtime_ns"] = file_sha256(path)
         t1 = time.perf_counter()
         timings["hash"] = t1 - t0
-        from ..reflections import read
+        from ..readers import read
 
         reflections = read(path)
         t2 = time.perf_counter()

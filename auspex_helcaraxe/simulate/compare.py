@@ -3,7 +3,7 @@
 ``python -m auspex_helcaraxe.simulate.compare OUT_DIR [--real DIR] [--n-sim N] [--seed S]`` writes
 ``side_by_side_{I,F}.png`` (Helcaraxe plots of real and simulated data sets), ``mean_plots.png`` (mean
 standardised plot per range group, like Fig. 5 of the paper), ``stats.json`` and prints a table of the
-distribution statistics. Real data are read with :func:`reflections.read`; only data sets labelled
+distribution statistics. Real data are read with :func:`readers.read`; only data sets labelled
 ``clean`` in ``labels.tsv`` are compared with clean simulated data sets.
 """
 
@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..plots import make_plots
-from ..reflections import Reflections, read
+from ..readers import read
+from ..reflections import Reflections
 from .dataset import simulate_dataset
 
 ROW_BANDS = 4

@@ -1,5 +1,5 @@
 """Simulated merged data sets: crystal → Wilson intensities → measurement → artefacts → F by
-French–Wilson, returned exactly as ``reflections.read`` would return them, with ground truth."""
+French–Wilson, returned exactly as ``readers.read`` would return them, with ground truth."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ SIGMA_BIN = 400  # reflections per shell for the French–Wilson mean-intensity 
 class SimulatedDataset:
     """One simulated merged data set.
 
-    ``reflections`` is what :func:`reflections.read` returns for the MTZ written by :func:`write_mtz`;
+    ``reflections`` is what :func:`readers.read` returns for the MTZ written by :func:`write_mtz`;
     ``truth`` maps each covered Auspex range (1..25) to its :class:`RangeTruth`; ``params`` holds
     everything drawn (JSON-serialisable); ``miller`` the hkl of the rows; ``columns`` the row arrays
     (IMEAN, SIGIMEAN, F, SIGF; float32) before the reader's filter; ``clean`` the observables as they

@@ -34,7 +34,8 @@ from ..errors import InputError
 from ..ice_ranges import ice_ranges
 from ..network import Network, load_networks
 from ..plots import make_plots
-from ..reflections import Reflections, read
+from ..readers import read
+from ..reflections import Reflections
 from ..results import AnalysisOptions
 from . import data as tdata
 from .metrics import binary_metrics, detection_curve, falls_with_strength, fmt, strength_at_half

@@ -72,7 +72,7 @@ def training_set(
     """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``."""
     from .. import simulate
     from ..errors import InputError
-    from ..reflections import read
+    from ..readers import read
 
     def make(n_datasets, seed, observable, backgrounds, background_fraction):
         kwargs: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auspex_helcaraxe.errors import InputError
-from auspex_helcaraxe.reflections import read
+from auspex_helcaraxe.readers import read
 
 
 def make_mtz(path, columns: dict[str, tuple[str, np.ndarray]], d_min=1.8, seed=0, unmerged=False):
