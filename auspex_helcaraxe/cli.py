@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="analyse MTZ / sf-mmCIF / XDS_ASCII files")
     check.add_argument("files", nargs="+", metavar="FILE")
     _add_analysis_arguments(check)
-    check.add_argument("--out", type=Path, help="directory for figures and one <file>.json per input")
+    check.add_argument("--out", type=Path,
+                       help="directory for figures, one <file>.json per input and index.html (the HTML report)")
     check.add_argument("--json", type=Path, dest="json_path", help="write the JSON report here (single input)")
     check.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="figure format (default png)")
     check.add_argument("--no-figures", action="store_true", help="with --out: write only the JSON reports")
@@ -87,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--parquet", type=Path, default=None, metavar="DIR",
                       help="export the store as Parquet tables (needs the [parquet] extra)")
     scan.add_argument("--summary", type=Path, default=None, metavar="OUT_DIR", help="draw the survey figures")
+    scan.add_argument("--report", type=Path, default=None, metavar="OUT_DIR",
+                      help="write the HTML survey page OUT_DIR/index.html (+ a page per flagged data set)")
     scan.add_argument("--metadata", type=Path, default=None, metavar="CSV",
-                      help="with --summary: CSV of id, deposition year, ... for the per-year plot")
+                      help="with --summary/--report: CSV of id, deposition year, ... for the per-year numbers")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_analysis_arguments(scan)
     scan.set_defaults(func=cmd_scan)
@@ -158,16 +161,24 @@ def cmd_check(args) -> int:
     options = _options(args)
     host.select(args.ice_detector)  # unknown detector names fail before any file is read
     failures: list[tuple[str, str]] = []
+    pages: list[dict] = []  # for DIR/index.html with --out
     any_ice = False
     for path in args.files:
         try:
             reflections = read(path, columns=args.columns, block=args.block)
             analysis = host.analyse(reflections, detectors=args.ice_detector, options=options)
             any_ice |= analysis.iced
-            _emit(analysis, host, args)
+            pages.append(_emit(analysis, host, args))
         except InputError as exc:
             failures.append((path, str(exc)))
+            pages.append({"file": path, "error": str(exc), "report": None})
             _error(str(exc))
+    if getattr(args, "out", None):
+        from .html import write_check
+
+        index = write_check(pages, args.out)
+        if not args.quiet:
+            print(f"HTML report: {index}")
     if len(args.files) > 1:
         done = len(args.files) - len(failures)
         print(f"\n{done} of {len(args.files)} files analysed, {len(failures)} failed"
@@ -177,7 +188,8 @@ def cmd_check(args) -> int:
     return EXIT_ICE if (any_ice and args.fail_on_ice) else EXIT_OK
 
 
-def _emit(analysis, host, args) -> None:
+def _emit(analysis, host, args) -> dict:
+    """Print the summary, write the JSON (and figures); return the entry for the HTML report."""
     from . import report
 
     if args.quiet:
@@ -190,15 +202,22 @@ def _emit(analysis, host, args) -> None:
         print(report.summary_text(analysis))
     if args.json_path:
         report.write_json(analysis, args.json_path)
+    figures: list = []
     if args.out:
         name = analysis.reflections.name
         written = [report.write_json(analysis, args.out / f"{name}.json")]
         if not args.no_figures:
             from .figures import draw_resolution_plots
 
-            written += draw_resolution_plots(analysis, host, args.out, fmt=args.format, explain=args.explain)
+            figures = draw_resolution_plots(analysis, host, args.out, fmt=args.format, explain=args.explain)
+            written += figures
         if not args.quiet:
             print("  wrote " + ", ".join(str(p) for p in written))
+        import json  # the page shows the JSON as written
+
+        return {"file": analysis.reflections.source, "error": None, "report": json.loads(written[0].read_text()),
+                "figures": figures}
+    return {}
 
 
 def cmd_demo(args) -> int:

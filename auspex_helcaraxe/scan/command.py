@@ -13,12 +13,13 @@ def scan_command(args: Namespace, options: AnalysisOptions) -> int:
     """Scan ``args.paths`` into ``args.db``, then optionally export Parquet and draw the summary.
 
     Reads ``paths``, ``db``, ``workers``, ``dask_scheduler``, ``ice_detector``, ``retry_failed``,
-    ``parquet``, ``summary``, ``metadata``, ``no_progress`` from ``args``. Prints a one-line summary and
+    ``parquet``, ``summary``, ``report``, ``metadata``, ``no_progress`` from ``args``. Prints a one-line summary and
     the failure table (file, reason); failed data sets do not change the exit status (0): they are
     results of the survey. Without paths, only the export and the summary run on an existing store.
     """
-    if getattr(args, "metadata", None) is not None and getattr(args, "summary", None) is None:
-        raise InputError("--metadata needs --summary OUT_DIR")
+    if getattr(args, "metadata", None) is not None and getattr(args, "summary", None) is None \
+            and getattr(args, "report", None) is None:
+        raise InputError("--metadata needs --summary OUT_DIR or --report OUT_DIR")
     if args.workers < 0:
         raise InputError("--workers must be 0 (in this process) or more")
     if args.paths:
@@ -45,4 +46,8 @@ def scan_command(args: Namespace, options: AnalysisOptions) -> int:
 
         for path in summary(args.db, args.summary, metadata_csv=args.metadata):
             print(f"wrote {path}")
+    if getattr(args, "report", None) is not None:
+        from ..html import write_survey
+
+        print(f"wrote {write_survey(args.db, args.report, metadata=args.metadata)}")
     return 0
