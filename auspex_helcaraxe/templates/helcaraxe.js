@@ -5,6 +5,7 @@
   function key(cell) {
     var t = cell.getAttribute("data-sort");
     if (t === null) t = cell.textContent.trim();
+    if (t === "" || t === "\u2013" || t === "-") return [2, ""];  // empty: last either way
     var n = parseFloat(t);
     return (t !== "" && !isNaN(n) && /^[-+]?[\d.]/.test(t)) ? [0, n] : [1, t.toLowerCase()];
   }
@@ -22,8 +23,9 @@
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows);
         rows.sort(function (r, s) {
-          var c = cmp(key(r.cells[col]), key(s.cells[col]));
-          return asc ? c : -c;
+          var a = key(r.cells[col]), b = key(s.cells[col]);
+          if (a[0] === 2 || b[0] === 2) return a[0] === b[0] ? 0 : a[0] === 2 ? 1 : -1;
+          return asc ? cmp(a, b) : -cmp(a, b);
         });
         rows.forEach(function (r) { body.appendChild(r); });
       });
