@@ -155,12 +155,13 @@ def write_check(entries: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike
 
 # -- survey -----------------------------------------------------------------------------------------
 def _reason(file: str, error: str | None) -> str:
-    """The failure reason without the file name it starts with, so that failures group."""
+    """The failure reason without the file name (leading, or quoted in it), so that failures group."""
     text = (error or "unknown error").strip()
     for prefix in (file, Path(file).name):
         if prefix and text.startswith(prefix + ":"):
-            return text[len(prefix) + 1:].strip()
-    return text
+            text = text[len(prefix) + 1:].strip()
+            break
+    return text.replace(file, "<file>") if file else text
 
 
 def survey_data(store_path: str | os.PathLike, metadata: str | os.PathLike | None = None,

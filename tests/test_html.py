@@ -197,6 +197,7 @@ def test_survey_page_in_browser(survey, browser, artefacts):
     assert _texts(page, "#years tbody tr td:first-child") == ["2019", "2021"]
     failures = page.locator("#failures tbody tr")
     assert failures.count() == 1 and "corrupt MTZ file" in failures.nth(0).inner_text()
+    assert str(Path(failures.nth(0).inner_text().split("\t")[0])) .find("inputs") == -1  # path taken out: groups
     assert page.locator("#ranges tbody tr").count() > 0
     page.screenshot(path=str(artefacts / "survey_page.png"), full_page=True)
     page.fill("input[data-filter=flagged]", "no-such-entry")
