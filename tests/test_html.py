@@ -29,6 +29,16 @@ def _need_browser():
         pytest.skip(reason)
 
 
+def test_missing_browser_skips_but_fails_under_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium|playwright"):
+        _need_browser()
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="required under CI"):
+        _need_browser()
+
+
 @pytest.fixture(scope="module")
 def browser():
     _need_browser()
