@@ -9,11 +9,15 @@ def sniff(head: bytes) -> bool:
     return b"data_" in head or b"_refln." in head or b"loop_" in head
 
 
-def read_mtz(path: str, head: bytes = b"", block: str | int | None = None):
-    """The chosen reflection block as a ``gemmi.Mtz`` (default: the first, as the paper used)."""
+def read_mtz(path: str, head: bytes = b"", block: str | int | None = None, text: bytes | None = None):
+    """The chosen reflection block as a ``gemmi.Mtz`` (default: the first, as the paper used).
+
+    ``text``: the (decompressed) file content when already in memory; parsed without touching ``path``.
+    """
     import gemmi
 
-    blocks = gemmi.as_refln_blocks(gemmi.cif.read(path))
+    doc = gemmi.cif.read(path) if text is None else gemmi.cif.read_string(text)
+    blocks = gemmi.as_refln_blocks(doc)
     if not blocks:
         raise InputError(f"{path}: no reflection data (_refln) in the mmCIF file")
     if block is None:
