@@ -144,7 +144,8 @@ def _worker_seconds(db: Path) -> float:
 
 
 def peak_rss(path: Path) -> float:
-    """Peak resident set size (MB) of a fresh process that analyses ``path`` as a scan worker does."""
+    """Peak resident set size (MB, VmHWM) of a fresh process that analyses ``path`` as a scan worker does
+    (not ru_maxrss: Linux keeps the parent's peak across fork + exec)."""
     import subprocess
 
     code = ("import resource, sys\n"
@@ -153,7 +154,8 @@ def peak_rss(path: Path) -> float:
             "from auspex_helcaraxe.scan.worker import Job, analyse_file, init_worker\n"
             "o = AnalysisOptions(); job = Job(detectors=scan_config('both', o).detectors, options=o)\n"
             "init_worker(job); r = analyse_file(sys.argv[1], job)\n"
-            "print(r['status'], r['n_reflections'], r['error'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+            "print(r['status'], r['n_reflections'], r['error'], int(hwm) / 1024)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     line = out.stdout.strip().splitlines()[-1]
     print(f"  {path.name}: {line}")
