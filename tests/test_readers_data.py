@@ -57,3 +57,16 @@ def test_chunked_parse_matches_whole(path: Path, monkeypatch) -> None:
     raw = path.read_bytes()
     assert mmcif._chunked_mtz(raw) is not None or b"_diffrn_refln" in raw or raw.count(b"data_") > 1
     _same(read(path, data=raw), ref)
+
+
+def test_chunked_parse_refuses_comment_inside_loop(monkeypatch) -> None:
+    """A comment line inside the _refln loop must not split it (rows after it would be duplicated)."""
+    from auspex_helcaraxe.readers import mmcif
+
+    monkeypatch.setattr(mmcif, "CHUNK_BYTES", 10)
+    rows = "".join(f"{h} 0 1 o {h}.0 1.0\n" for h in range(1, 6))
+    text = ("data_r1abcsf\n_cell.length_a 50\n_cell.length_b 50\n_cell.length_c 50\n_cell.angle_alpha 90\n"
+            "_cell.angle_beta 90\n_cell.angle_gamma 90\n_symmetry.space_group_name_H-M 'P 1'\nloop_\n"
+            "_refln.index_h\n_refln.index_k\n_refln.index_l\n_refln.status\n_refln.F_meas_au\n_refln.F_meas_sigma_au\n"
+            + rows + "# a comment\n" + rows.replace(" 0 1 ", " 0 2 "))
+    assert mmcif._chunked_mtz(text.encode()) is None

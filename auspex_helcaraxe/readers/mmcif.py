@@ -12,6 +12,7 @@ CHUNK_BYTES = 2 << 20  # larger texts are parsed in pieces of the _refln loop: a
 # of strings took ~550 MB; in pieces the worker stays small (docs/scan.md)
 _LOOP = re.compile(rb"(?m)^loop_[ \t]*\r?\n(?:[ \t]*_refln\.\S+[ \t]*\r?\n)+")
 _AFTER = re.compile(rb"(?m)^[ \t]*(?:_|loop_|data_|save_|#|;)")
+_NEXT = re.compile(rb"(?m)^[ \t]*([^#\s]\S*)")
 _DATA = re.compile(rb"(?m)^data_")
 
 
@@ -66,6 +67,9 @@ def _chunked_mtz(text: bytes):
     next_block = _DATA.search(text, end)
     head, tags, body = text[: m.start()], text[m.start(): m.end()], text[m.end(): end]
     tail = text[end: next_block.start() if next_block else len(text)]
+    nxt = _NEXT.search(tail)  # after comments and blank lines the loop must really be over
+    if nxt is not None and not nxt.group(1).startswith((b"_", b"loop_", b"data_", b"save_")):
+        return None
     parts, labels, first = [], None, None
     pos = 0
     while pos < len(body):
