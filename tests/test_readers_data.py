@@ -54,6 +54,7 @@ def test_chunked_parse_matches_whole(path: Path, monkeypatch) -> None:
 
     ref = read(path)
     monkeypatch.setattr(mmcif, "CHUNK_BYTES", 50_000)
+    monkeypatch.setattr(mmcif, "CHUNK_OVER", 50_000)
     raw = path.read_bytes()
     assert mmcif._chunked_mtz(raw) is not None or b"_diffrn_refln" in raw or raw.count(b"data_") > 1
     _same(read(path, data=raw), ref)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 
+CHUNK_OVER = 12 << 20  # texts above this (~300 k reflections) are parsed in pieces (below: whole, faster)
 CHUNK_BYTES = 2 << 20  # larger texts are parsed in pieces of the _refln loop: a gemmi document of 1 M rows
 # of strings took ~550 MB; in pieces the worker stays small (docs/scan.md)
 _LOOP = re.compile(rb"(?m)^loop_[ \t]*\r?\n(?:[ \t]*_refln\.\S+[ \t]*\r?\n)+")
@@ -27,7 +28,7 @@ def read_mtz(path: str, head: bytes = b"", block: str | int | None = None, text:
     """
     import gemmi
 
-    if text is not None and (block is None or str(block) == "0") and len(text) > CHUNK_BYTES:
+    if text is not None and (block is None or str(block) == "0") and len(text) > CHUNK_OVER:
         chunked = _chunked_mtz(text)
         if chunked is not None:
             return chunked
