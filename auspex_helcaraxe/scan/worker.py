@@ -69,21 +69,34 @@ def init_pool_worker(job: Job) -> None:
     init_worker(job)
 
 
-def file_sha256(path: str) -> tuple[str, int, int]:
-    """(sha256 of the content, size, mtime_ns) of ``path``; InputError when it cannot be read."""
+def read_and_hash(path: str) -> tuple[bytes, str, int, int]:
+    """(content, sha256 of it, size, mtime_ns) of ``path``, read once (the reader parses the same
+    bytes); InputError when it cannot be read."""
     try:
-        st = os.stat(path)
-        h = hashlib.sha256()
         with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+            st = os.fstat(fh.fileno())
+            data = fh.read()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a reflection file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    return h.hexdigest(), st.st_size, st.st_mtime_ns
+    return data, hashlib.sha256(data).hexdigest(), st.st_size, st.st_mtime_ns
+
+
+def file_sha256(path: str) -> tuple[str, int, int]:
+    """(sha256 of the content, size, mtime_ns) of ``path``; InputError when it cannot be read."""
+    return read_and_hash(path)[1:]
+
+
+def file_sha256_streamed(path: str) -> str:
+    """sha256 of ``path`` read in 1 MiB chunks (the hashing before issue 11; benchmark baseline)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def one_line(exc: BaseException) -> str:
@@ -111,12 +124,19 @@ def analyse_file(path: str, job: Job) -> dict[str, Any]:
     }
     timings = record["timings"]
     try:
-        record["sha256"], record["size"], record["mtime_ns"] = file_sha256(path)
+        old = bool(os.environ.get("HELCARAXE_SCAN_OLD_READ"))  # benchmark only: the path before issue 11
+        if old:
+            data, record["sha256"] = None, file_sha256_streamed(path)
+            st = os.stat(path)
+            record["size"], record["mtime_ns"] = st.st_size, st.st_mtime_ns
+        else:
+            data, record["sha256"], record["size"], record["mtime_ns"] = read_and_hash(path)
         t1 = time.perf_counter()
         timings["hash"] = t1 - t0
         from ..readers import read
 
-        reflections = read(path)
+        reflections = read(path, data=data)
+        del data
         t2 = time.perf_counter()
         timings["read"] = t2 - t1
         record["n_reflections"] = reflections.n_reflections
