@@ -114,6 +114,35 @@ def at_threshold(rows: list[dict], t: float) -> dict:
             "false_positive_plots": [(r["dataset"], r["range"], round(r["p"], 3)) for r, x in zip(rows, f) if x]}
 
 
+def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, n_sim: int = 300) -> dict:
+    """Sensitivity (and specificity) per observable on simulated test data sets (``evaluate.TEST_SEED``)
+    and the semi-synthetic held-out set at each set of thresholds in ``alternatives``
+    (``{"card": {"I": .61, "F": .70}, ...}``), overall and for weak ice (strength 0.15–0.6×).
+    Simulator-only evidence."""
+    from itertools import chain
+
+    from . import evaluate as ev
+
+    items = chain(ev.simulated_items(n_sim), ev.semi_synthetic_items(real_dir, ice_seeds=3))
+    rows = ev.collect(items, {"ours": load_networks(None)}, icefinder=False)
+    prob, lab, kind, strength = rows.prob["ours"], rows.label, rows.kind, rows.strength
+    cat = np.array(rows.category)
+    out = {}
+    for name, thr in alternatives.items():
+        res = {}
+        for k in ("I", "F"):
+            for part, sel in (("simulated", cat == "simulated"), ("semi-synthetic", np.char.startswith(cat.astype(str), "semi") | np.char.startswith(cat.astype(str), "real"))):
+                m = (kind == k) & np.isfinite(prob) & np.isfinite(lab) & sel
+                f = prob >= thr[k]
+                pos, neg = m & (lab == 1), m & (lab == 0)
+                weak = pos & (strength >= 0.15) & (strength < 0.6)
+                res[f"{k} {part}"] = {"sensitivity": proportion(int((f & pos).sum()), int(pos.sum())),
+                                      "weak_0.15-0.6": proportion(int((f & weak).sum()), int(weak.sum())),
+                                      "specificity": proportion(int((~f & neg).sum()), int(neg.sum()))}
+        out[name] = res
+    return out
+
+
 def _p(x: dict) -> str:
     return "–" if not x["n"] else f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}] ({x['k']}/{x['n']})"
 
@@ -122,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.real_thresholds")
     ap.add_argument("--real", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
+                    help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
     real_dir = Path(args.real) if args.real else tdata.default_real_dir()
     nets = load_networks(None)
@@ -145,6 +176,16 @@ def main(argv: list[str] | None = None) -> int:
         fpr = {k: f"{v['k']}/{v['n']}" for k, v in lo["fp_rate_per_range"].items()}
         print(f"  LODO FP per range: {fpr}")
         print(f"  threshold by the same rule on all clean data sets: {res['all_data_threshold']:.3f}")
+    if args.sensitivity:
+        alts = {"card": {k: nets[k].card.threshold for k in nets},
+                "real-clean rule": {k: out[k]["all_data_threshold"] for k in out},
+                "0.5": {k: 0.5 for k in nets}}
+        cost = sensitivity_cost(alts, real_dir, args.sensitivity)
+        out["sensitivity_cost"] = cost
+        for name, res in cost.items():
+            print(f"{name}: {alts[name]}")
+            for part, m in res.items():
+                print(f"  {part:18s} sens {_p(m['sensitivity'])}  weak {_p(m['weak_0.15-0.6'])}  spec {_p(m['specificity'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     return 0
