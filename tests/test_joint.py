@@ -47,7 +47,7 @@ def test_shipped_card_is_what_the_runtime_loads_and_names_the_shipped_networks(c
     assert card["networks"] == {k: n.card.sha256 for k, n in nets.items()}
     assert set(card["models"]) == set(FEATURES)
     for name, m in card["models"].items():
-        assert m["features"] == list(FEATURES[name]) and 0.5 <= m["threshold"] < 1
+        assert m["features"] == list(FEATURES[name]) and 0.05 <= m["threshold"] < 1
     # validation metrics of the joint rule are in the card, not just training ones
     assert card["metrics"]["validation_simulated"]["joint"]["n"] > 100
 
