@@ -149,7 +149,7 @@ def joint_ranges(analysis: "Analysis", combiner: Combiner) -> list[dict[str, Any
         feats = features(ri.value, rf.value, si if with_ice else None, sf if with_ice else None)
         p = model.predict_one(feats)
         flagged = p >= model.threshold
-        ev = (f"joint {name} p={p:.2f} {'≥' if flagged else '<'} {model.threshold:.2f} "
+        ev = (f"joint {name} p={p:.3f} {'≥' if flagged else '<'} {model.threshold:.3f} "
               f"(I p={ri.value:.2f}, F p={rf.value:.2f}" + (f", Icefinder I {si:+.1f}, F {sf:+.1f}" if with_ice else "") + ")")
         out.append({"index": ri.index, "d_max": ri.d_max, "d_min": ri.d_min, "p_I": round(float(ri.value), 4),
                     "p_F": round(float(rf.value), 4), "p_joint": round(p, 4), "threshold": model.threshold,
