@@ -179,3 +179,18 @@ def test_real_threshold_rule_meets_both_targets_and_lodo_holds_each_set_out():
     assert res["datasets"] == 20 and res["plots"] == 100
     # holding out d0 leaves d11's 0.8 as the only high plot (1/19 sets flagged ≥ 0.95 ok) → t = 0.5 → d0 flagged
     assert "d0" in res["false_positive_datasets"]
+
+
+def test_family_evaluation_reports_each_family_and_a_worst_case():
+    from auspex_helcaraxe.training.families import FAMILIES, evaluate_families
+
+    res = evaluate_families(n_sim=4, real_dir=None, seed=5)
+    assert {"spike", "oversubtracted"} <= set(res["families"]) <= set(FAMILIES)
+    strong = res["families"]["spike"]["0.6-10"]
+    assert sum(v["n"] for v in strong.values()) > 0
+    for fam in res["families"].values():
+        for band in fam.values():
+            for v in band.values():
+                assert 0 <= v["k"] <= v["n"]
+    for w in res["worst"].values():
+        assert w["family"] in FAMILIES and 0 <= w["sensitivity"] <= 1
