@@ -194,3 +194,18 @@ def test_family_evaluation_reports_each_family_and_a_worst_case():
                 assert 0 <= v["k"] <= v["n"]
     for w in res["worst"].values():
         assert w["family"] in FAMILIES and 0 <= w["sensitivity"] <= 1
+
+
+def test_ccp4i2_program_xml_carries_the_joint_verdict_and_evidence(card_path):
+    from auspex_helcaraxe.ccp4i2.program_xml import program_xml
+
+    a = _fake_analysis(0.2, 0.87, joint_path=card_path)
+    root = program_xml(a)
+    (j,) = root.findall("Verdict/Joint")
+    assert j.get("range") == "4"
+    assert float(j.findtext("PJoint")) == pytest.approx(a.joint[0]["p_joint"], abs=1e-4)
+    assert float(j.findtext("PI")) == pytest.approx(0.2) and float(j.findtext("PF")) == pytest.approx(0.87)
+    ev = {e.get("range"): e.text for e in root.findall("Verdict/Evidence")}
+    assert (root.findtext("Verdict/Iced") == "true") == a.iced == ("4" in ev)
+    if a.iced:
+        assert ev["4"].startswith("joint")
