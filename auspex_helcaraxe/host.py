@@ -53,10 +53,55 @@ class Analysis:
         return helcaraxe or (others[0] if others else None)
 
     @property
+    def combiner(self):
+        """The I+F combiner card in use (``options.extra["joint"]``: a path or "none"; default the
+        shipped one), or None."""
+        from .joint import load_combiner
+
+        return load_combiner(self.options.extra.get("joint"))
+
+    @property
+    def joint(self) -> list[dict[str, Any]]:
+        """The joint I+F verdict per range predicted by the networks in both observables (empty when
+        the data set lacks one observable, a network is missing or no combiner is installed)."""
+        combiner = self.combiner
+        if combiner is None or not {"I", "F"} <= set(self.reflections.observables):
+            return []
+        from .joint import joint_ranges
+
+        return joint_ranges(self, combiner)
+
+    def decision(self) -> dict[int, dict[str, Any]]:
+        """Every flagged range with the evidence it rests on: ``{index: {"by": ..., "evidence": ...}}``.
+
+        Ranges the networks predicted in both I and F are decided by the joint rule (learned, see
+        ``joint.py``); every other range by each observable's deciding detector (Helcaraxe with a
+        network, otherwise Icefinder), as for files with only I or only F."""
+        joint = {j["index"]: j for j in self.joint}
+        out: dict[int, dict[str, Any]] = {}
+        for index, j in joint.items():
+            if j["flagged"]:
+                out[index] = {"by": "joint", "evidence": j["evidence"]}
+        for kind in self.reflections.observables:
+            r = self.deciding_result(kind)
+            if r is None:
+                continue
+            for x in r.ranges:
+                if not x.flagged or x.index in joint:
+                    continue
+                ev = x.details.get("evidence") or (
+                    f"{r.detector} score {x.value:+.1f} ({kind})" if isinstance(x.value, float) else f"{r.detector} ({kind})")
+                entry = out.setdefault(x.index, {"by": f"{r.detector} ({kind})", "evidence": ev})
+                if entry["evidence"] != ev and ev not in entry["evidence"]:
+                    entry["by"] += f", {r.detector} ({kind})"
+                    entry["evidence"] += f"; {ev}"
+        return dict(sorted(out.items()))
+
+    @property
     def flagged_ranges(self) -> list[int]:
-        """Ranges flagged by the deciding detector of any observable (the data-set verdict)."""
-        deciding = (self.deciding_result(kind) for kind in self.reflections.observables)
-        return sorted({i for r in deciding if r is not None for i in r.flagged_ranges})
+        """Ranges flagged by the verdict rule (the joint I+F rule where it applies, otherwise the
+        deciding detector of each observable): the data-set verdict."""
+        return sorted(self.decision())
 
     @property
     def iced(self) -> bool:

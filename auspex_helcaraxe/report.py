@@ -1,7 +1,9 @@
-"""Reports: the versioned JSON document pipelines rely on (schema v1) and a short text summary.
+"""Reports: the versioned JSON document pipelines rely on (schema v2) and a short text summary.
 
-The data-set verdict (``Analysis.iced``) is decided by Helcaraxe when it ran with a network for an
-observable, otherwise by Icefinder; ``verdict.by_detector`` lists what every detector flagged.
+The data-set verdict (``Analysis.iced``) is decided per range by the joint I+F rule where the networks
+predicted the range in both observables (``verdict.joint``), otherwise by Helcaraxe when it ran with a
+network for an observable, otherwise by Icefinder; ``verdict.evidence`` says what each flag rests on
+and ``verdict.by_detector`` lists what every detector flagged.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from .results import EXCISED, NO_NETWORK, NOT_COVERED, PREDICTED
 if TYPE_CHECKING:  # pragma: no cover
     from .host import Analysis
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: verdict.joint (I+F combiner), verdict.evidence, ranges[].evidence
 
 
 def verdict(analysis: "Analysis") -> dict[str, Any]:
-    """``{iced, ranges, decided_by, by_detector, excised}`` for the whole data set."""
+    """``{iced, ranges, decided_by, evidence, joint, by_detector, excised}`` for the whole data set."""
     decided_by: dict[str, str] = {}
     for kind in analysis.reflections.observables:
         result = analysis.deciding_result(kind)
@@ -33,12 +35,20 @@ def verdict(analysis: "Analysis") -> dict[str, Any]:
         flagged.setdefault(r.detector, set()).update(r.flagged_ranges)
     by_detector = {name: sorted(ranges) for name, ranges in flagged.items()}
     excised = sorted({x.index for r in analysis.results for x in r.ranges if x.status == EXCISED})
-    return {"iced": analysis.iced, "ranges": analysis.flagged_ranges, "decided_by": decided_by, "by_detector": by_detector,
-            "excised": excised}
+    decision = analysis.decision()
+    joint = analysis.joint
+    combiner = analysis.combiner if joint else None
+    if joint:
+        decided_by["joint"] = "I+F combiner " + str(combiner.card.get("name", "?")) if combiner else "I+F combiner"
+    return {"iced": bool(decision), "ranges": sorted(decision), "decided_by": decided_by,
+            "evidence": {str(k): v["evidence"] for k, v in decision.items()},
+            "joint": ({"combiner": {"name": combiner.card.get("name"), "version": combiner.card.get("version")},
+                       "ranges": joint} if joint else None),
+            "by_detector": by_detector, "excised": excised}
 
 
 def to_dict(analysis: "Analysis") -> dict[str, Any]:
-    """The JSON report, schema version 1 (documented in README.md)."""
+    """The JSON report, schema version 2 (documented in README.md)."""
     refl = analysis.reflections
     observables: dict[str, Any] = {}
     for kind, obs in refl.observables.items():
@@ -62,6 +72,7 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
                 "helcaraxe_flagged": bool(h.flagged) if h is not None else None,
                 "icefinder_flagged": bool(i.flagged) if i is not None else None,
                 "reason": (h.reason if h is not None else None),
+                "evidence": (d.details.get("evidence") if d is not None and d.flagged else None),
                 "n_reflections": (h.details.get("n_reflections") if h is not None else None),
                 "relative_completeness": _num(h.details.get("relative_completeness")) if h is not None else None,
             })
@@ -124,8 +135,15 @@ def summary_text(analysis: "Analysis") -> str:
             lines.append(f"    {rng.index:>5}  {rng.d_max:.3f}-{rng.d_min:.3f}    {_cell_h(h):<28} {_cell_i(i)}")
     v = verdict(analysis)
     by = ", ".join(f"{k}: {d}" for k, d in v["decided_by"].items())
+    if v["joint"]:
+        lines.append("  joint I+F verdict per range (learned combiner):")
+        for j in v["joint"]["ranges"]:
+            lines.append(f"    {j['index']:>5}  p_I={j['p_I']:.3f} p_F={j['p_F']:.3f} -> p_joint={j['p_joint']:.3f}"
+                         + ("  ICE" if j["flagged"] else ""))
     if v["iced"]:
         lines.append(f"  VERDICT: ice in range(s) {', '.join(map(str, v['ranges']))} (decided by {by})")
+        for k, ev in v["evidence"].items():
+            lines.append(f"    range {k}: {ev}")
     else:
         lines.append(f"  VERDICT: no ice found (decided by {by})")
     if v["excised"]:

@@ -26,11 +26,11 @@ def run(*args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*HELCARAXE, *map(str, args)], capture_output=True, text=True, env=env, **kw)
 
 
-def test_check_writes_schema_v1_report_and_figures(demo_mtz, tmp_path):
+def test_check_writes_schema_v2_report_and_figures(demo_mtz, tmp_path):
     out = tmp_path / "out"
     assert main(["check", str(demo_mtz), "--out", str(out), "--ice-detector", "both"]) == 0
     report = json.loads((out / "demo.mtz.json").read_text())
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert set(report["observables"]) == {"I", "F"}
     for kind, entry in report["observables"].items():
         assert entry["columns"] == (["IMEAN", "SIGIMEAN"] if kind == "I" else ["F", "SIGF"])

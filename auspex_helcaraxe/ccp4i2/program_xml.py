@@ -79,6 +79,13 @@ def program_xml(analysis: "Analysis", figures: list[str] | tuple[str, ...] = ())
         _sub(verdict, "DecidedBy", detector).set("kind", kind)
     for detector, ranges in v["by_detector"].items():
         _sub(verdict, "FlaggedBy", ranges).set("detector", detector)
+    for index, evidence in (v.get("evidence") or {}).items():
+        _sub(verdict, "Evidence", evidence).set("range", str(index))
+    for j in ((v.get("joint") or {}).get("ranges") or ()):
+        el = ET.SubElement(verdict, "Joint", {"range": str(j["index"])})
+        for tag, key in (("PI", "p_I"), ("PF", "p_F"), ("PJoint", "p_joint"), ("Threshold", "threshold"),
+                         ("Flagged", "flagged")):
+            _sub(el, tag, j.get(key))
     for name in figures:
         _sub(root, "Figure", name)
     return root

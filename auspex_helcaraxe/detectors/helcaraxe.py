@@ -57,7 +57,7 @@ class HelcaraxeDetector:
         info: dict[str, Any] = {"columns": list(reflections.observables[kind].columns), "threshold": threshold}
         if network is not None:
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
-        results = _range_results(plots, probabilities, threshold, network is not None)
+        results = _range_results(plots, probabilities, threshold, network is not None, kind)
         return DetectorResult(
             detector=NAME,
             observable=kind,
@@ -67,7 +67,7 @@ class HelcaraxeDetector:
         )
 
 
-def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: float, has_network: bool):
+def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: float, has_network: bool, kind: str = "?"):
     by_index = {r.index: k for k, r in enumerate(plots.ranges)}
     excised = plots.excised()
     out = []
@@ -92,6 +92,7 @@ def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: floa
             out.append(RangeResult(r.index, r.d_max, r.d_min, NO_NETWORK, None, False, NO_NETWORK_HINT, details))
         else:
             p = float(probabilities[k])
+            details["evidence"] = f"network p={p:.2f} {'≥' if p >= threshold else '<'} {threshold:.2f} ({kind})"
             out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold, None, details))
     return tuple(out)
 

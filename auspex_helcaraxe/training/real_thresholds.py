@@ -1,0 +1,195 @@
+"""Network thresholds chosen on real clean plots, cross-validated over real data sets.
+
+    python -m auspex_helcaraxe.training.real_thresholds [--json OUT]
+
+For each observable: every predictable plot of every ``clean`` real data set (labels.tsv) through the
+shipped network. Leave-one-data-set-out: for each data set, the threshold is the smallest t ≥ 0.5
+that keeps the *other* data sets' clean plots at specificity ≥ 0.98 per plot **and** ≥ 0.95 per data
+set (a data set is a false positive when any of its plots is flagged); the held-out data set is then
+judged at that t. Reported: the pooled held-out specificity per plot and per data set, the false
+positive rate per range, and the threshold the same rule picks on all data sets (what a card would
+carry). Sensitivity costs are measured by ``--sensitivity`` on simulated and semi-synthetic data
+(simulator-only evidence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..network import load_networks
+from ..plots import make_plots
+from ..readers import read
+from . import data as tdata
+from .metrics import proportion
+
+PLOT_TARGET = 0.98
+DATASET_TARGET = 0.95
+FLOOR = 0.5
+
+
+def clean_plots(real_dir: Path, networks=None) -> dict[str, list[dict]]:
+    """``{kind: [{"dataset", "range", "p", "training_background"}]}`` for every clean real plot."""
+    networks = networks or load_networks(None)
+    train_bg = {str(p) for p in tdata.background_split(real_dir)[0]}
+    out: dict[str, list[dict]] = {"I": [], "F": []}
+    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
+        if row.label != "clean":
+            continue
+        try:
+            refl = read(row.path)
+        except InputError:
+            continue
+        for kind, obs in refl.observables.items():
+            if kind not in networks or kind not in out:
+                continue
+            plots = make_plots(obs)
+            pred = plots.predictable
+            if not pred.any():
+                continue
+            p = networks[kind].predict(plots.inputs[pred])
+            for r, v in zip(np.array(plots.ranges, dtype=object)[pred], p):
+                out[kind].append({"dataset": row.relpath, "range": r.index, "p": float(v),
+                                  "training_background": str(row.path) in train_bg})
+    return out
+
+
+def pick_threshold(rows: list[dict], plot_target: float = PLOT_TARGET, dataset_target: float = DATASET_TARGET,
+                   floor: float = FLOOR) -> float:
+    """The smallest t ≥ floor meeting both targets on ``rows`` (all clean)."""
+    if not rows:
+        return floor
+    p = np.array([r["p"] for r in rows])
+    ds = np.array([r["dataset"] for r in rows])
+    for t in np.unique(np.concatenate([[floor], p[p >= floor] + 1e-6])):
+        flagged = p >= t
+        if 1 - flagged.mean() < plot_target:
+            continue
+        bad = {d for d, f in zip(ds, flagged) if f}
+        if 1 - len(bad) / len(set(ds)) >= dataset_target:
+            return float(min(t, 0.999))
+    return 0.999
+
+
+def lodo(rows: list[dict]) -> dict:
+    """Leave-one-data-set-out thresholds and the pooled held-out result."""
+    datasets = sorted({r["dataset"] for r in rows})
+    flags, thresholds, fp_sets = [], {}, []
+    per_range: dict[int, list[bool]] = defaultdict(list)
+    for d in datasets:
+        t = pick_threshold([r for r in rows if r["dataset"] != d])
+        thresholds[d] = round(t, 4)
+        held = [r for r in rows if r["dataset"] == d]
+        f = [r["p"] >= t for r in held]
+        flags += f
+        for r, x in zip(held, f):
+            per_range[r["range"]].append(x)
+        if any(f):
+            fp_sets.append(d)
+    n_plots, fp = len(flags), int(sum(flags))
+    return {
+        "plots": n_plots, "datasets": len(datasets),
+        "specificity_per_plot": proportion(n_plots - fp, n_plots),
+        "specificity_per_dataset": proportion(len(datasets) - len(fp_sets), len(datasets)),
+        "false_positive_datasets": fp_sets,
+        "fp_rate_per_range": {k: proportion(int(sum(v)), len(v)) for k, v in sorted(per_range.items())},
+        "thresholds": {"min": min(thresholds.values()), "max": max(thresholds.values()),
+                       "median": float(np.median(list(thresholds.values())))},
+    }
+
+
+def at_threshold(rows: list[dict], t: float) -> dict:
+    datasets = sorted({r["dataset"] for r in rows})
+    f = [r["p"] >= t for r in rows]
+    bad = sorted({r["dataset"] for r, x in zip(rows, f) if x})
+    return {"threshold": t, "specificity_per_plot": proportion(len(f) - sum(f), len(f)),
+            "specificity_per_dataset": proportion(len(datasets) - len(bad), len(datasets)),
+            "false_positive_datasets": bad,
+            "false_positive_plots": [(r["dataset"], r["range"], round(r["p"], 3)) for r, x in zip(rows, f) if x]}
+
+
+def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, n_sim: int = 300) -> dict:
+    """Sensitivity (and specificity) per observable on simulated test data sets (``evaluate.TEST_SEED``)
+    and the semi-synthetic held-out set at each set of thresholds in ``alternatives``
+    (``{"card": {"I": .61, "F": .70}, ...}``), overall and for weak ice (strength 0.15–0.6×).
+    Simulator-only evidence."""
+    from itertools import chain
+
+    from . import evaluate as ev
+
+    items = chain(ev.simulated_items(n_sim), ev.semi_synthetic_items(real_dir, ice_seeds=3))
+    rows = ev.collect(items, {"ours": load_networks(None)}, icefinder=False)
+    prob, lab, kind, strength = rows.prob["ours"], rows.label, rows.kind, rows.strength
+    cat = np.array(rows.category)
+    out = {}
+    for name, thr in alternatives.items():
+        res = {}
+        for k in ("I", "F"):
+            for part, sel in (("simulated", cat == "simulated"), ("semi-synthetic", np.char.startswith(cat.astype(str), "semi") | np.char.startswith(cat.astype(str), "real"))):
+                m = (kind == k) & np.isfinite(prob) & np.isfinite(lab) & sel
+                f = prob >= thr[k]
+                pos, neg = m & (lab == 1), m & (lab == 0)
+                weak = pos & (strength >= 0.15) & (strength < 0.6)
+                res[f"{k} {part}"] = {"sensitivity": proportion(int((f & pos).sum()), int(pos.sum())),
+                                      "weak_0.15-0.6": proportion(int((f & weak).sum()), int(weak.sum())),
+                                      "specificity": proportion(int((~f & neg).sum()), int(neg.sum()))}
+        out[name] = res
+    return out
+
+
+def _p(x: dict) -> str:
+    return "–" if not x["n"] else f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}] ({x['k']}/{x['n']})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.real_thresholds")
+    ap.add_argument("--real", default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
+                    help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
+    args = ap.parse_args(argv)
+    real_dir = Path(args.real) if args.real else tdata.default_real_dir()
+    nets = load_networks(None)
+    rows = clean_plots(real_dir, nets)
+    out = {}
+    for kind, rs in rows.items():
+        card_t = nets[kind].card.threshold
+        res = {"card_threshold": card_t, "at_card": at_threshold(rs, card_t), "at_0.5": at_threshold(rs, 0.5),
+               "lodo": lodo(rs), "all_data_threshold": pick_threshold(rs),
+               "held_out_only_at_card": at_threshold([r for r in rs if not r["training_background"]], card_t)}
+        out[kind] = res
+        lo = res["lodo"]
+        print(f"{kind}: {lo['plots']} clean plots in {lo['datasets']} data sets")
+        for name in ("at_0.5", "at_card", "held_out_only_at_card"):
+            a = res[name]
+            print(f"  {name:22s} t={a['threshold']:.3f} spec/plot {_p(a['specificity_per_plot'])}  "
+                  f"spec/data set {_p(a['specificity_per_dataset'])}  FP {a['false_positive_plots']}")
+        print(f"  LODO                   t in [{lo['thresholds']['min']:.3f}, {lo['thresholds']['max']:.3f}] "
+              f"spec/plot {_p(lo['specificity_per_plot'])}  spec/data set {_p(lo['specificity_per_dataset'])}  "
+              f"FP data sets {lo['false_positive_datasets']}")
+        fpr = {k: f"{v['k']}/{v['n']}" for k, v in lo["fp_rate_per_range"].items()}
+        print(f"  LODO FP per range: {fpr}")
+        print(f"  threshold by the same rule on all clean data sets: {res['all_data_threshold']:.3f}")
+    if args.sensitivity:
+        alts = {"card": {k: nets[k].card.threshold for k in nets},
+                "real-clean rule": {k: out[k]["all_data_threshold"] for k in out},
+                "0.5": {k: 0.5 for k in nets}}
+        cost = sensitivity_cost(alts, real_dir, args.sensitivity)
+        out["sensitivity_cost"] = cost
+        for name, res in cost.items():
+            print(f"{name}: {alts[name]}")
+            for part, m in res.items():
+                print(f"  {part:18s} sens {_p(m['sensitivity'])}  weak {_p(m['weak_0.15-0.6'])}  spec {_p(m['specificity'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
