@@ -460,3 +460,20 @@ def test_real_data_survey_stores_the_published_probabilities(tmp_path, shared_di
                     compared += 1
     assert compared > 100
     con.close()
+
+
+def test_config_key_follows_the_joint_combiner(tmp_path):
+    """Results stored under one I+F combiner are not reused under another (or with it switched off)."""
+    from auspex_helcaraxe.joint import load_combiner
+
+    shipped = load_combiner()
+    assert shipped is not None
+    other = tmp_path / "other_joint.json"
+    other.write_text(Path(shipped.path).read_text().replace('"threshold"', '"threshold" ', 1))
+    keys = {
+        name: scan_config("both", AnalysisOptions(extra=extra)).key
+        for name, extra in {"shipped": {}, "off": {"joint": "none"}, "other": {"joint": str(other)}}.items()
+    }
+    assert len(set(keys.values())) == 3
+    assert scan_config("both", AnalysisOptions()).combiner is not None
+    assert scan_config("icefinder", AnalysisOptions()).combiner is None

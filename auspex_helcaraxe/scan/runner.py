@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -77,16 +78,22 @@ def scan_config(detectors: str | Sequence[str], options: AnalysisOptions, plugin
     host = get_host(plugins)
     names = tuple(d.name for d in host.select(detectors))
     networks: dict[str, dict[str, str]] = {}
+    combiner = None
     if "helcaraxe" in names:
+        from ..joint import load_combiner
         from ..network import load_networks
 
         for kind, net in load_networks(options.networks).items():
             networks[kind] = {"name": net.card.name, "version": net.card.version, "sha256": net.card.sha256}
+        card = load_combiner(options.extra.get("joint"))  # the card Analysis uses for the verdict
+        if card is not None:
+            combiner = hashlib.sha256(Path(card.path).read_bytes()).hexdigest()
     return ScanConfig(
         detectors=names,
         networks=networks,
         threshold=options.threshold if "helcaraxe" in names else None,
         icefinder_cutoff=options.icefinder_cutoff if "icefinder" in names else None,
+        combiner=combiner,
     )
 
 

@@ -104,6 +104,7 @@ class ScanConfig:
     networks: dict[str, dict[str, str]] = field(default_factory=dict)  # observable -> name, version, sha256
     threshold: float | None = None
     icefinder_cutoff: float | None = None
+    combiner: str | None = None  # sha256 of the joint I+F combiner card in force (None: no joint rule)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class ScanConfig:
             "networks": {k: self.networks[k] for k in sorted(self.networks)},
             "threshold": self.threshold,
             "icefinder_cutoff": self.icefinder_cutoff,
+            "combiner": self.combiner,
         }
 
     @property
