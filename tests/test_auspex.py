@@ -286,3 +286,19 @@ def test_stand_in_has_every_attribute_the_launcher_uses(fake_auspex):
                  "_file_name", ".ires", ".obs", ".sigma", "self.ax", "data_type"):
         assert used in source
         assert any(used.lstrip(".").replace("self.", "") in a for _, a in integ.AUSPEX_SEAMS if a)
+
+
+def test_dropin_inside_auspex_own_run_helcaraxe(fake_auspex, demo_mtz):
+    """The drop-in path (no launcher): AUSPEX's own IceFinder.run_helcaraxe gets our cnn_predict."""
+    integ.install_dropin()
+    import auspex  # noqa: F401 - puts AUSPEX's directory on sys.path, as AUSPEX's own __init__ does
+    import Auspex  # noqa: N813 - the stand-in's module name
+    from IceRings import IceRing
+    from ReflectionData.AutoReader import FileReader
+
+    finder = Auspex.IceFinder(FileReader(str(demo_mtz)), IceRing())
+    finder.run_helcaraxe()
+    assert finder.helcaraxe_status and finder._cnn_predicted_i.shape == (25,)
+    direct = integ.cnn_predict(finder._intensity_data.ires, finder._intensity_data.obs, None, None)[0]
+    assert np.array_equal(finder._cnn_predicted_i, np.nan_to_num(direct, nan=1.0))
+    assert 5 in [int(np.argmin(abs(finder.ice_ring.ice_rings[:, 0] - lb))) + 1 for lb, _ in finder.ice_range_by_helcaraxe()]

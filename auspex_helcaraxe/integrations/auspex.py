@@ -127,13 +127,21 @@ class LauncherRun:
     slots: dict[str, np.ndarray] = field(default_factory=dict)  # what AUSPEX got, per observable
 
 
-def _import_auspex():
-    """Import AUSPEX's modules with the drop-in in place of its Helcaraxe (so no TensorFlow)."""
-    previous = sys.modules.get("Helcaraxe")
+def install_dropin() -> types.ModuleType:
+    """Make ``import Helcaraxe`` (AUSPEX's top-level module name) give the drop-in, so AUSPEX's
+    ``from Helcaraxe import cnn_predict`` never imports TensorFlow. Must run before AUSPEX's
+    ``Auspex`` module is imported (e.g. from a ``.pth`` line, see the README)."""
     shim = types.ModuleType("Helcaraxe")
     shim.__doc__ = "auspex-helcaraxe drop-in for AUSPEX's Helcaraxe module (no TensorFlow)"
     shim.cnn_predict = cnn_predict
     sys.modules["Helcaraxe"] = shim
+    return shim
+
+
+def _import_auspex():
+    """Import AUSPEX's modules with the drop-in in place of its Helcaraxe (so no TensorFlow)."""
+    previous = sys.modules.get("Helcaraxe")
+    install_dropin()
     try:
         pkg = importlib.import_module("auspex")  # its __init__ puts its own directory on sys.path
         modules = {name: importlib.import_module(name)
