@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if argv and argv[0] in DELEGATED:  # their own parsers (in the training package) take every argument
         args = argparse.Namespace(command=argv[0], args=argv[1:], func=DELEGATED[argv[0]])
+    elif argv and argv[0] == "auspex":  # our options; every other argument goes to AUSPEX
+        sub = parser._subparsers._group_actions[0].choices["auspex"]  # noqa: SLF001
+        args, rest = sub.parse_known_args(argv[1:])
+        args.command, args.auspex_args = "auspex", rest
     else:
         args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -114,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--int8", action="store_true", help="dynamic-range int8 quantisation (default float32)")
     convert.add_argument("--threshold", type=float, default=0.5)
     convert.set_defaults(func=cmd_convert)
+
+    aus = sub.add_parser("auspex", help="run an installed AUSPEX with these detectors in place of its Helcaraxe",
+                         description="Run AUSPEX (2.3.2) on FILE in this process; options this command does not "
+                         "know are passed to AUSPEX. The host's detectors replace AUSPEX's Helcaraxe call, "
+                         "decide with their calibrated thresholds and annotate AUSPEX's I and F plots.")
+    aus.add_argument("file", metavar="FILE")
+    _add_analysis_arguments(aus)
+    aus.set_defaults(func=cmd_auspex, auspex_args=[])
 
     det = sub.add_parser("detectors", help="list the registered ice detectors and installed networks")
     det.add_argument("--networks", default=None, metavar="DIR")
@@ -273,6 +285,17 @@ def cmd_convert(args) -> int:
     except ImportError as exc:  # TensorFlow is imported lazily inside convert
         raise InputError(f"helcaraxe convert {TRAIN_EXTRA_HINT} ({exc})") from None
     print(f"wrote {out} and {out.with_suffix('.json')}")
+    return EXIT_OK
+
+
+def cmd_auspex(args) -> int:
+    from .integrations.auspex import run_auspex, summary_lines
+
+    if not os.path.exists(args.file):
+        raise InputError(f"{args.file}: no such file")
+    run = run_auspex(args.file, args.auspex_args, detectors=args.ice_detector, options=_options(args))
+    for line in summary_lines(run):
+        print(f"helcaraxe auspex: {line}")
     return EXIT_OK
 
 

@@ -1,0 +1,1 @@
+"""Integrations of the Helcaraxe plugin into other programs (AUSPEX)."""
