@@ -137,6 +137,7 @@ def joint_ranges(analysis: "Analysis", combiner: Combiner) -> list[dict[str, Any
     if not combiner.fits(hel_i.info["network"].get("sha256"), hel_f.info["network"].get("sha256")):
         return []  # fitted on other networks' probabilities: each observable decides alone
     ice_i, ice_f = analysis.result("icefinder", "I"), analysis.result("icefinder", "F")
+    user_threshold = analysis.options.threshold  # --threshold applies to every deciding probability
     out = []
     for ri in hel_i.ranges:
         rf = hel_f.range(ri.index)
@@ -148,11 +149,12 @@ def joint_ranges(analysis: "Analysis", combiner: Combiner) -> list[dict[str, Any
         name, model = combiner.model_for(with_ice)
         feats = features(ri.value, rf.value, si if with_ice else None, sf if with_ice else None)
         p = model.predict_one(feats)
-        flagged = p >= model.threshold
-        ev = (f"joint {name} p={p:.3f} {'≥' if flagged else '<'} {model.threshold:.3f} "
+        threshold = model.threshold if user_threshold is None else user_threshold
+        flagged = p >= threshold
+        ev = (f"joint {name} p={p:.3f} {'≥' if flagged else '<'} {threshold:.3f} "
               f"(I p={ri.value:.2f}, F p={rf.value:.2f}" + (f", Icefinder I {si:+.1f}, F {sf:+.1f}" if with_ice else "") + ")")
         out.append({"index": ri.index, "d_max": ri.d_max, "d_min": ri.d_min, "p_I": round(float(ri.value), 4),
-                    "p_F": round(float(rf.value), 4), "p_joint": round(p, 4), "threshold": model.threshold,
+                    "p_F": round(float(rf.value), 4), "p_joint": round(p, 4), "threshold": threshold,
                     "model": name, "flagged": bool(flagged), "I_flagged": bool(ri.flagged),
                     "F_flagged": bool(rf.flagged), "evidence": ev})
     return out
