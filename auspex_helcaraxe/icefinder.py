@@ -32,6 +32,7 @@ This module knows nothing about networks or plugins; :mod:`.detectors.icefinder`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -46,7 +47,6 @@ MIN_WINDOW = 5  # usable positions a window needs for an estimate
 DEFAULT_CUTOFF = 5.0
 
 _INV_SQRT_2PI = 0.3989422804014327
-_PW_BLOCK = 128  # numpy's PW_BLOCKSIZE: pairwise summation splits above this many elements
 
 
 @dataclass(frozen=True)
@@ -95,33 +95,46 @@ def score(
     """
     ranges = tuple(ice_ranges() if ranges is None else ranges)
     d = np.asarray(observable.d, dtype=np.float32)
-    values = np.asarray(observable.values, dtype=np.float64)
-    keep = np.isfinite(d) & (d > 0) & np.isfinite(values)
-    d, values = d[keep], values[keep]
-    if d.size == 0:
-        raise InputError(f"Icefinder: no {observable.kind} observations to bin")
+    values = np.asarray(observable.values)
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
+    d_low, d_high = (d.min(), d.max()) if d.size else (np.float32(np.nan), np.float32(np.nan))
+    if not (d_low > 0 and np.isfinite(d_high) and np.isfinite(values.sum())):  # else all rows are usable
+        keep = np.isfinite(d) & (d > 0) & np.isfinite(values)
+        d, values = d[keep], values[keep]
+        if d.size == 0:
+            raise InputError(f"Icefinder: no {observable.kind} observations to bin")
+        d_low, d_high = d.min(), d.max()
 
-    # 1. Bins (float32 like the published code), sorted stably so each bin keeps file order.
-    bin_numbers = np.floor((np.float32(1.0) / d) / np.float32(BIN_WIDTH)).astype(np.int64)
-    # Bin numbers are below 65536 for any d > 0.016 Å: uint16 makes numpy's stable sort a radix sort.
-    small = bin_numbers.min() >= 0 and bin_numbers.max() < 2**16
-    order = np.argsort(bin_numbers.astype(np.uint16) if small else bin_numbers, kind="stable")
-    sorted_bins = bin_numbers[order]
-    starts = np.flatnonzero(np.r_[True, sorted_bins[1:] != sorted_bins[:-1]])
-    bins = sorted_bins[starts]
-    count = np.diff(np.r_[starts, sorted_bins.size])
-    inv_d2 = (np.float32(1.0) / d**2)[order]
-    mean_inv_d2 = (_segment_sums(inv_d2, starts, count) / count).astype(np.float32)
-    obs = values[order]
-    obs_mean = _segment_sums(obs, starts, count) / count
-    deviation = obs - np.repeat(obs_mean, count)
-    variance = _segment_sums(deviation * deviation, starts, count) / count
+    # 1. Bins (float32 like the published code), each bin in file order behind a zero slot
+    # (_bin_layout), so that np.add.reduceat sums every bin exactly as numpy sums it on its own.
+    bin_float = np.divide(np.float32(1.0), d)
+    bin_float /= np.float32(BIN_WIDTH)
+    np.floor(bin_float, out=bin_float)
+    first_bin = np.floor((np.float32(1.0) / d_high) / np.float32(BIN_WIDTH))  # bins fall as d grows
+    gather, seg, count, bins = _bin_layout(bin_float, int(first_bin))
+    inv_d2 = np.multiply(d, d)
+    np.divide(np.float32(1.0), inv_d2, out=inv_d2)
+    inv_d2 = inv_d2[gather]
+    inv_d2[seg] = 0.0
+    obs = values[gather].astype(np.float64, copy=False)
+    obs[seg] = 0.0
+    present = count > 0  # bin numbers without reflections: sums over their padding slot only
+    filled = np.where(present, count, 1)
+    mean_inv_d2 = (np.add.reduceat(inv_d2, seg) / filled).astype(np.float32)
+    obs_mean = np.add.reduceat(obs, seg) / filled
+    obs -= np.repeat(obs_mean, count + 1)
+    obs[seg] = 0.0
+    obs *= obs
+    variance = np.add.reduceat(obs, seg) / filled
+    if not present.all():
+        bins, count = bins[present], count[present]
+        mean_inv_d2, obs_mean, variance = mean_inv_d2[present], obs_mean[present], variance[present]
     with np.errstate(invalid="ignore", divide="ignore"):
         stdmean = np.where(variance > 0, obs_mean / np.sqrt(variance), np.nan)
 
     # 2. Ice bins: mean 1/d² strictly inside a range.
-    low = np.array([r.inv_d2_low for r in ranges])
-    high = np.array([r.inv_d2_high for r in ranges])
+    low, high = _bounds(ranges)
     x = mean_inv_d2.astype(np.float64)
     inside = (x[:, None] > low) & (x[:, None] < high)
     in_ice = inside.any(axis=1)
@@ -155,8 +168,9 @@ def score(
     )
 
 
+@lru_cache(maxsize=16)
 def _windows(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Step 3: (n, 11) member positions and a mask of the real members.
+    """Step 3: (n, 11) member positions and a mask of the real members (read-only, cached).
 
     Position i sees i−5 … i+5, clipped at both ends (0 … i+5 for the first five, i−5 … n−1 for
     the last five). The published code builds the last five as ``arange(n − 11 + j, n)`` for
@@ -167,7 +181,21 @@ def _windows(n: int) -> tuple[np.ndarray, np.ndarray]:
     i = np.arange(n)
     first = np.maximum(i - HALF_WINDOW, 0)
     members = first[:, None] + np.arange(width)
-    return np.minimum(members, n - 1), members <= np.minimum(i + HALF_WINDOW, n - 1)[:, None]
+    real = members <= np.minimum(i + HALF_WINDOW, n - 1)[:, None]
+    members = np.minimum(members, n - 1)
+    members.flags.writeable = False
+    real.flags.writeable = False
+    return members, real
+
+
+@lru_cache(maxsize=8)
+def _bounds(ranges: tuple[IceRange, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high 1/d² of ``ranges`` as float64 arrays (read-only, cached)."""
+    low = np.array([r.inv_d2_low for r in ranges], dtype=np.float64)
+    high = np.array([r.inv_d2_high for r in ranges], dtype=np.float64)
+    low.flags.writeable = False
+    high.flags.writeable = False
+    return low, high
 
 
 def _estimate(x: np.ndarray, m: np.ndarray, in_ice: np.ndarray) -> np.ndarray:
@@ -175,40 +203,38 @@ def _estimate(x: np.ndarray, m: np.ndarray, in_ice: np.ndarray) -> np.ndarray:
 
     ``x`` is the float32 mean 1/d² per bin. The Gaussian weights are computed in float32 and the
     sums are taken over each window's usable members in order with numpy's summation, as the
-    published code does, so the estimates agree to the last bit on the same CPU.
+    published code does, so the estimates agree to the last bit on the same CPU. All windows are
+    handled as one (n, 11) matrix; the usable members of all windows, taken row by row, are
+    consecutive segments of one flat array (:func:`_consecutive_sums`).
     """
     n = m.size
-    width = 2 * HALF_WINDOW + 1
     members, real = _windows(n)
-    usable = real & np.isfinite(m[members]) & ~in_ice[members]
-    # Usable members first, in window order (the published code drops the others before summing).
-    members = np.take_along_axis(members, np.argsort(~usable, axis=1, kind="stable"), axis=1)
-    k = usable.sum(axis=1)
-    usable = np.arange(width) < k[:, None]
-    mw = np.where(usable, m[members], np.nan)
+    good = np.isfinite(m) & ~in_ice
+    usable = real & good[members]
+    k = np.count_nonzero(usable, axis=1)
+    mw = m[members]
 
-    # 4. Robust range from the sorted usable values (NaN sorts last).
-    ordered = np.sort(mw, axis=1)
+    # 4. Robust range from the sorted usable values (the others are NaN and sort last).
+    ordered = np.sort(np.where(usable, mw, np.nan), axis=1)
     rows = np.arange(n)
     kk = np.maximum(k - 1, 0)
-    lower = ordered[rows, np.ceil(0.25 * kk).astype(np.int64)]
-    upper = ordered[rows, np.floor(0.75 * kk).astype(np.int64)]
+    lower = ordered[rows, np.ceil(0.25 * kk).astype(np.intp)]
+    upper = ordered[rows, np.floor(0.75 * kk).astype(np.intp)]
     with np.errstate(invalid="ignore"):
         in_range = usable & (mw >= lower[:, None]) & (mw <= upper[:, None])
 
     # 5. Gaussian weights (float32) at bin i's mean 1/d², centred on each member's.
-    width_inv_d = np.float32(BIN_WIDTH)
-    root = np.sqrt(x) + width_inv_d
+    root = np.sqrt(x) + np.float32(BIN_WIDTH)
     sd = (root * root - x) * np.float32(HALF_WINDOW) / np.float32(2.0)
     z = (x[:, None] - x[members]) / sd[:, None]
-    density = (np.float32(_INV_SQRT_2PI) / sd)[:, None] * np.exp(np.float32(-0.5) * z * z)
+    z *= z
+    z *= np.float32(-0.5)
+    density = (np.float32(_INV_SQRT_2PI) / sd)[:, None] * np.exp(z, out=z)
     weight = np.where(in_range, density, np.float32(0.0))
-    starts = rows * width
-    total = _segment_sums(weight.ravel(), starts, k)
+    total = _consecutive_sums(weight[usable], k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = weight / total[:, None]
-        products = np.where(usable, mw * ratio, 0.0)
-    est = _segment_sums(products.ravel(), starts, k)
+        products = mw * (weight / total[:, None])
+    est = _consecutive_sums(products[usable], k)
     ok = (k >= MIN_WINDOW) & np.isfinite(m) & (total != 0)
     return np.where(ok, est, np.nan)
 
@@ -237,53 +263,76 @@ def _fill(estimate: np.ndarray, m: np.ndarray) -> np.ndarray:
     return est
 
 
-def _segment_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Sums of consecutive segments of ``values``, added in the order numpy's ``sum`` uses.
+def _bin_layout(bin_float: np.ndarray, first_bin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group reflections by bin, each bin in file order, for exact per-bin sums.
+
+    ``bin_float``: integer-valued bin numbers (float32), none below ``first_bin``. Returns
+    ``gather``, ``seg`` and ``count`` for every bin number from ``first_bin`` to the highest (empty
+    ones included): ``a[gather]`` lists bin after bin, each as one padding slot (``gather`` = -1,
+    to be set to 0) followed by the bin's reflections in file order; ``seg`` is where each bin's
+    padding slot lies. With the slots zeroed, ``np.add.reduceat(a[gather], seg)`` adds each bin
+    exactly as ``a[bin].sum()`` does (see :func:`_consecutive_sums`).
+
+    Bin offset and position + 1 are packed into one unsigned integer per reflection, plus one entry
+    with position 0 per bin number for its padding slot, so a plain ``np.sort`` (SIMD quicksort;
+    the keys are unique) does the work of the much slower stable ``argsort``.
+    """
+    n = bin_float.size
+    if first_bin:
+        bin_float = bin_float - np.float32(first_bin)
+    n_bins = int(bin_float.max()) + 1
+    position_bits = n.bit_length()  # positions 1 … n, 0 for the padding entries
+    key_bits = n_bins.bit_length() if n_bins < 2**24 else 64
+    if key_bits + position_bits > 64:  # d-spacings below 6e-5 Å (float32 offsets inexact): no packing
+        numbers = bin_float.astype(np.int64)
+        order = np.argsort(numbers, kind="stable")
+        sorted_bins = numbers[order]
+        starts = np.flatnonzero(np.r_[True, sorted_bins[1:] != sorted_bins[:-1]])
+        count = np.diff(np.r_[starts, n])
+        gather = np.full(n + starts.size, -1, dtype=np.intp)
+        gather[np.arange(n) + np.repeat(np.arange(1, starts.size + 1), count)] = order
+        return gather, starts + np.arange(starts.size), count, sorted_bins[starts] + first_bin
+    utype = np.uint32 if key_bits + position_bits <= 32 else np.uint64
+    shift = utype(position_bits)
+    packed = np.empty(n + n_bins, dtype=utype)
+    packed[:n] = bin_float
+    packed[:n] <<= shift
+    packed[:n] |= np.arange(1, n + 1, dtype=utype)
+    pads = np.arange(n_bins, dtype=utype) << shift
+    packed[n:] = pads
+    packed.sort()
+    seg = np.searchsorted(packed, pads)
+    packed &= utype((1 << position_bits) - 1)
+    gather = np.subtract(packed, 1, dtype=np.intp)  # the padding entries become -1
+    count = np.diff(seg, append=packed.size) - 1
+    return gather, seg, count, np.arange(first_bin, first_bin + n_bins, dtype=np.int64)
+
+
+def _consecutive_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sums of consecutive segments of ``values`` (lengths ``lengths``, in order, covering it all),
+    each added exactly as ``segment.sum()`` does; empty segments sum to 0.
 
     numpy sums a contiguous array pairwise (8 interleaved accumulators per block of ≤128 elements,
-    halves above that), so ``values[s:s+n].sum()`` can differ from a plain running sum in the last
-    bit. Reproducing it keeps our float32 bin means bit-identical to the published ones, without a
-    Python loop over bins (the loops below run at most 16 + 7 times per recursion level).
+    halves above that), so a plain running sum can differ in the last bit. ``np.add.reduceat``
+    adds a segment as ``first + pairwise(rest)``; copied behind one exact zero each, the segments
+    come out as ``0 + pairwise(segment)``, i.e. ``segment.sum()``.
     """
-    dtype = values.dtype
-    out = np.empty(starts.size, dtype=dtype)
-    big = lengths > _PW_BLOCK
-    small = ~big
-    out[small] = _leaf_sums(values, starts[small], lengths[small])
-    if big.any():
-        n = lengths[big]
-        half = n // 2
-        half -= half % 8
-        out[big] = _segment_sums(values, starts[big], half) + _segment_sums(values, starts[big] + half, n - half)
-    return out
+    size = lengths.size
+    if size == 0:
+        return np.zeros(0, dtype=values.dtype)
+    seg = np.empty(size, dtype=np.intp)
+    seg[0] = 0
+    np.cumsum(lengths[:-1] + 1, out=seg[1:])
+    padded = np.zeros(values.size + size, dtype=values.dtype)
+    data = np.ones(padded.size, dtype=bool)
+    data[seg] = False
+    padded[data] = values
+    return np.add.reduceat(padded, seg)
 
 
-def _leaf_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """numpy's pairwise sum of segments of at most 128 elements.
-
-    Each segment is scattered into a zero-padded row: its first ``n - n % 8`` elements (n ≥ 8) go
-    to 8 lanes summed block by block, the rest is added one by one. Adding the padding zeros is
-    exact, so one vectorised pass serves segments of every length.
-    """
-    size = starts.size
-    blocked = np.where(lengths >= 8, lengths - lengths % 8, 0)
-    n_blocks = int(blocked.max(initial=0)) // 8
-    n_extra = int((lengths - blocked).max(initial=0))
-    row = np.repeat(np.arange(size), lengths)
-    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    taken = values[np.repeat(starts, lengths) + pos]
-    in_blocks = pos < blocked[row]
-    blocks = np.zeros((size, max(n_blocks, 1) * 8), dtype=values.dtype)
-    blocks[row[in_blocks], pos[in_blocks]] = taken[in_blocks]
-    extra = np.zeros((size, max(n_extra, 1)), dtype=values.dtype)
-    rest = ~in_blocks
-    extra[row[rest], pos[rest] - blocked[row[rest]]] = taken[rest]
-    lanes = blocks[:, :8].copy()
-    for block in range(1, n_blocks):
-        lanes += blocks[:, 8 * block : 8 * block + 8]
-    total = ((lanes[:, 0] + lanes[:, 1]) + (lanes[:, 2] + lanes[:, 3])) + (
-        (lanes[:, 4] + lanes[:, 5]) + (lanes[:, 6] + lanes[:, 7])
-    )
-    for k in range(n_extra):
-        total += extra[:, k]
-    return total
+def _segment_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sums of the segments ``values[s:s+n]``, each added exactly as ``values[s:s+n].sum()`` does."""
+    lengths = np.asarray(lengths, dtype=np.intp)
+    first = np.cumsum(lengths) - lengths
+    source = np.arange(int(lengths.sum())) + np.repeat(np.asarray(starts, dtype=np.intp) - first, lengths)
+    return _consecutive_sums(values[source], lengths)
