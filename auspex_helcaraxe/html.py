@@ -186,18 +186,8 @@ def survey_data(store_path: str | os.PathLike, metadata: str | os.PathLike | Non
                                   (config,)).fetchall())
         n_iced = store.query("SELECT COUNT(*) FROM datasets WHERE config=? AND status='ok' AND iced",
                              (config,)).fetchone()[0]
-        per_obs = store.query(
-            "SELECT r.detector, r.observable, COUNT(DISTINCT r.dataset_id), "
-            "COUNT(DISTINCT CASE WHEN r.flagged THEN r.dataset_id END) "
-            "FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
-            "WHERE d.config=? AND d.status='ok' AND r.value IS NOT NULL "
-            "GROUP BY r.detector, r.observable ORDER BY r.detector, r.observable", (config,)).fetchall()
-        per_range = store.query(
-            "SELECT r.detector, r.range_index, MIN(r.d_max), MIN(r.d_min), COUNT(DISTINCT r.dataset_id), "
-            "COUNT(DISTINCT CASE WHEN r.flagged THEN r.dataset_id END) "
-            "FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
-            "WHERE d.config=? AND d.status='ok' AND r.value IS NOT NULL "
-            "GROUP BY r.detector, r.range_index ORDER BY r.detector, r.range_index", (config,)).fetchall()
+        per_obs = store.flagged_by_observable(config)
+        per_range = store.flagged_by_range(config)
         groups: dict[str, list[str]] = defaultdict(list)
         for file, error in store.failures(config):
             groups[_reason(file, error)].append(Path(file).name)

@@ -257,6 +257,24 @@ class Store:
         row = self.conn.execute("SELECT config FROM datasets ORDER BY id DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
+    def flagged_by_observable(self, config: str) -> list[tuple]:
+        """(detector, observable, data sets assessed, data sets flagged) over analysed data sets."""
+        return self.query(
+            "SELECT r.detector, r.observable, COUNT(DISTINCT r.dataset_id), "
+            "COUNT(DISTINCT CASE WHEN r.flagged THEN r.dataset_id END) "
+            "FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
+            "WHERE d.config=? AND d.status='ok' AND r.value IS NOT NULL "
+            "GROUP BY r.detector, r.observable ORDER BY r.detector, r.observable", (config,)).fetchall()
+
+    def flagged_by_range(self, config: str) -> list[tuple]:
+        """(detector, range, d_max, d_min, data sets assessed, data sets flagged) per ice range."""
+        return self.query(
+            "SELECT r.detector, r.range_index, MIN(r.d_max), MIN(r.d_min), COUNT(DISTINCT r.dataset_id), "
+            "COUNT(DISTINCT CASE WHEN r.flagged THEN r.dataset_id END) "
+            "FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
+            "WHERE d.config=? AND d.status='ok' AND r.value IS NOT NULL "
+            "GROUP BY r.detector, r.range_index ORDER BY r.detector, r.range_index", (config,)).fetchall()
+
     def query(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
         return self.conn.execute(sql, args)
 

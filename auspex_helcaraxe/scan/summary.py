@@ -81,18 +81,8 @@ def summary(
         n_ok, n_failed = counts.get("ok", 0), counts.get("failed", 0)
         datasets = store.query(
             "SELECT id, entry_id, iced FROM datasets WHERE config=? AND status='ok'", (config,)).fetchall()
-        per_obs = store.query(
-            "SELECT r.detector, r.observable, COUNT(DISTINCT r.dataset_id), "
-            "COUNT(DISTINCT CASE WHEN r.flagged THEN r.dataset_id END) "
-            "FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
-            "WHERE d.config=? AND d.status='ok' AND r.value IS NOT NULL "
-            "GROUP BY r.detector, r.observable ORDER BY r.detector, r.observable", (config,)).fetchall()
-        per_range = store.query(
-            "SELECT r.detector, r.range_index, MIN(r.d_max), MIN(r.d_min), COUNT(DISTINCT r.dataset_id), "
-            "COUNT(DISTINCT CASE WHEN r.flagged THEN r.dataset_id END) "
-            "FROM ranges r JOIN datasets d ON d.id = r.dataset_id "
-            "WHERE d.config=? AND d.status='ok' AND r.value IS NOT NULL "
-            "GROUP BY r.detector, r.range_index ORDER BY r.detector, r.range_index", (config,)).fetchall()
+        per_obs = store.flagged_by_observable(config)
+        per_range = store.flagged_by_range(config)
     n_iced = sum(1 for _, _, iced in datasets if iced)
     written = [*_fraction_iced(out, fmt, n_ok, n_failed, n_iced, per_obs), *_ranges_hit(out, fmt, per_range)]
     if metadata_csv is not None:
