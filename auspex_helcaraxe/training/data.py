@@ -6,7 +6,9 @@ Split rule (documented in docs/training.md and docs/evaluation.md): the data set
 ``clean`` in ``labels.tsv`` are sorted by their path relative to the real-data directory
 (e.g. ``auspex/5usx.mtz``); those at even positions (0, 2, 4, …) may be used as training
 backgrounds, those at odd positions (1, 3, 5, …) are held out for the semi-synthetic evaluation.
-Alternating keeps both halves spread over the same sources.
+Alternating keeps both halves spread over the same sources. :func:`background_folds` generalises
+this to k folds over data sets (the k-fold semi-synthetic evaluation, ``training.kfold``); the fixed
+split is its fold 0 of 2.
 """
 
 from __future__ import annotations
@@ -63,13 +65,26 @@ def read_labels(real_dir: str | os.PathLike) -> list[RealLabel]:
     return out
 
 
-def background_split(real_dir: str | os.PathLike) -> tuple[list[Path], list[Path]]:
-    """(training backgrounds, held-out backgrounds): the clean real data sets split by the fixed
-    rule of this module (sorted by relative path; even positions train, odd positions held out)."""
+def background_folds(real_dir: str | os.PathLike, n_folds: int = 2, fold: int = 0) -> tuple[list[Path], list[Path]]:
+    """(training backgrounds, test backgrounds) of fold ``fold`` of ``n_folds``, by data set.
+
+    The clean real data sets, sorted by relative path, are dealt out in turn: position ``i`` is a
+    test background of fold ``(i - 1) % n_folds`` and a training background of every other fold. So
+    each clean data set is a test background exactly once, never in the training part of the fold
+    that scores it, and with ``n_folds=2`` fold 0 is the historical fixed split (even positions
+    train, odd positions held out: the shipped networks) and fold 1 its mirror image.
+    """
+    if n_folds < 2 or not 0 <= fold < n_folds:
+        raise ValueError(f"fold {fold} of {n_folds}: need n_folds >= 2 and 0 <= fold < n_folds")
     clean = sorted((r for r in read_labels(real_dir) if r.label == "clean"), key=lambda r: r.relpath)
-    train = [r.path for k, r in enumerate(clean) if k % 2 == 0]
-    held = [r.path for k, r in enumerate(clean) if k % 2 == 1]
-    return train, held
+    test = [(k - 1) % n_folds == fold for k in range(len(clean))]
+    return [r.path for r, t in zip(clean, test) if not t], [r.path for r, t in zip(clean, test) if t]
+
+
+def background_split(real_dir: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(training backgrounds, held-out backgrounds) of the shipped networks: fold 0 of 2 of
+    :func:`background_folds` (sorted by relative path; even positions train, odd positions held out)."""
+    return background_folds(real_dir, 2, 0)
 
 
 def git_state() -> dict[str, Any]:

@@ -150,6 +150,8 @@ def train(
     check_int8: bool = True,
     keras_dir: str | os.PathLike | None = None,
     threads: int | None = None,
+    fold: int = 0,
+    n_folds: int = 2,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -159,6 +161,9 @@ def train(
     real-data directory with ``labels.tsv`` (e.g. ``../shared/data/real``) whose clean data sets at
     even positions of the fixed split (``training.data.background_split``) serve as backgrounds for
     a fraction ``background_fraction`` of the training data sets; the odd ones are never used here.
+    ``fold`` / ``n_folds`` choose another fold of ``training.data.background_folds`` (its training
+    part; the default, fold 0 of 2, is the fixed split of the shipped networks and leaves data and
+    cards exactly as before; other folds are recorded in the card as ``background_fold``).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import keras
@@ -179,8 +184,9 @@ def train(
     out = Path(out_dir)
     backgrounds = None
     if backgrounds_dir is not None:
-        backgrounds, held = tdata.background_split(backgrounds_dir)
-        log(f"real backgrounds: {len(backgrounds)} for training, {len(held)} held out for evaluation")
+        backgrounds, held = tdata.background_folds(backgrounds_dir, n_folds, fold)
+        log(f"real backgrounds (fold {fold} of {n_folds}): {len(backgrounds)} for training, "
+            f"{len(held)} held out for evaluation")
 
     data_seed = DATA_SEED_BASE + seed
     params = {"seed": seed, "data_seed": data_seed, "n_datasets": n_datasets, "epochs": epochs,
@@ -191,6 +197,8 @@ def train(
               "background_fraction": background_fraction if backgrounds else 0.0,
               "optimizer": "Adam", "loss": "binary_crossentropy",
               "tensorflow": tf.__version__, "keras": keras.__version__, "git": tdata.git_state()}
+    if (fold, n_folds) != (0, 2):  # the default keeps today's cards key for key
+        params["background_fold"] = {"fold": fold, "n_folds": n_folds}
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
@@ -289,10 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--no-int8-check", action="store_true")
     ap.add_argument("--target-specificity", type=float, default=DEFAULTS["target_specificity"])
+    ap.add_argument("--fold", type=int, default=0,
+                    help="fold of training.data.background_folds whose training part gives the real backgrounds "
+                         "(default 0: the fixed split of the shipped networks)")
+    ap.add_argument("--n-folds", type=int, default=2)
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
               backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
-              threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity)
+              threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
+              fold=a.fold, n_folds=a.n_folds)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
