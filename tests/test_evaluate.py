@@ -87,6 +87,48 @@ def test_background_split_is_fixed_and_disjoint(real_data, shared_dir):
     assert all(p.is_file() for p in train + held)
 
 
+def _labels(tmp_path, n_clean=11):
+    rows = ["path\tlabel\tice_ranges\tnote"]
+    rows += [f"src{k % 3}/c{k:02d}.mtz\tclean\t\t" for k in range(n_clean)]
+    rows += ["src0/iced.mtz\tice\tI:5\t", "src1/u.mtz\tuncertain\t\t"]
+    (tmp_path / "labels.tsv").write_text("\n".join(rows) + "\n")
+    return sorted(f"src{k % 3}/c{k:02d}.mtz" for k in range(n_clean))
+
+
+@pytest.mark.parametrize("n_folds", [2, 3, 5])
+def test_background_folds_test_each_clean_file_once(tmp_path, n_folds):
+    """k-fold over data sets: every clean file is a test background of exactly one fold, never in
+    that fold's training part, and only clean files take part."""
+    clean = _labels(tmp_path)
+    rel = lambda ps: [p.relative_to(tmp_path).as_posix() for p in ps]
+    seen = []
+    for fold in range(n_folds):
+        train, test = map(rel, tdata.background_folds(tmp_path, n_folds, fold))
+        assert set(train).isdisjoint(test) and sorted(train + test) == clean
+        assert test and len(test) in (len(clean) // n_folds, -(-len(clean) // n_folds))
+        seen += test
+    assert sorted(seen) == clean  # each clean file tested exactly once
+    # fold 0 of 2 is the fixed split: even positions train, odd positions held out
+    assert list(map(rel, tdata.background_folds(tmp_path, 2, 0))) == [clean[0::2], clean[1::2]]
+    assert list(map(rel, tdata.background_split(tmp_path))) == [clean[0::2], clean[1::2]]
+    with pytest.raises(ValueError):
+        tdata.background_folds(tmp_path, n_folds, n_folds)
+
+
+def test_background_folds_real_fold0_is_the_shipped_split(real_data, shared_dir):
+    import json
+
+    from auspex_helcaraxe.network import default_network_dir
+
+    real_dir = shared_dir / "data" / "real"
+    assert tdata.background_folds(real_dir, 2, 0) == tdata.background_split(real_dir)
+    tr1, te1 = tdata.background_folds(real_dir, 2, 1)
+    tr0, te0 = tdata.background_split(real_dir)
+    assert tr1 == te0 and te1 == tr0
+    card = json.loads((default_network_dir() / "helcaraxe_fobs.json").read_text())
+    assert card["training"]["real_backgrounds"] == [p.name for p in tr0]
+
+
 def test_read_labels_parses_ice_ranges(shared_dir):
     rows = {r.relpath: r for r in tdata.read_labels(shared_dir / "data" / "real")}
     ice = [r for r in rows.values() if r.label == "ice"]
