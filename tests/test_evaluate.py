@@ -129,6 +129,27 @@ def test_background_folds_real_fold0_is_the_shipped_split(real_data, shared_dir)
     assert card["training"]["real_backgrounds"] == [p.name for p in tr0]
 
 
+def test_kfold_block_is_replaced_and_kept(tmp_path):
+    from auspex_helcaraxe.training.evaluate import BLOCK_BEGIN, BLOCK_END, Rows, kept_block, put_block
+
+    page = tmp_path / "e.md"
+    page.write_text("# page\n")
+    put_block(page, "## k-fold\nv1")
+    put_block(page, "## k-fold\nv2")
+    text = page.read_text()
+    assert text.startswith("# page\n") and text.count(BLOCK_BEGIN) == 1 and "v1" not in text
+    assert kept_block(text) == f"{BLOCK_BEGIN}\n## k-fold\nv2\n{BLOCK_END}" and kept_block("# page") == ""
+    a, b = Rows(dataset=["x"], kind=["F"], range=[1], label=[1.0], strength=[2.0], predictable=[True],
+                category=["c"]), Rows(dataset=["y"], kind=["I"], range=[2], label=[0.0], strength=[0.0],
+                                      predictable=[False], category=["c"])
+    for r, v in ((a, True), (b, False)):
+        r.arrays()
+        r.flagged = {"ours": np.array([v]), "Icefinder": np.array([not v])}
+    b.flagged.pop("Icefinder")
+    ab = Rows.concat([a, b])
+    assert list(ab.dataset) == ["x", "y"] and list(ab.flagged) == ["ours"] and list(ab.flagged["ours"]) == [True, False]
+
+
 def test_read_labels_parses_ice_ranges(shared_dir):
     rows = {r.relpath: r for r in tdata.read_labels(shared_dir / "data" / "real")}
     ice = [r for r in rows.values() if r.label == "ice"]
