@@ -144,12 +144,13 @@ def kfold_evaluate(
     published_dir: str | os.PathLike | None = None,
     ice_seeds: int = 6,
     icefinder: bool = True,
-    budget_note: str = "",
+    notes: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the k-fold semi-synthetic evaluation (``len(fold_networks)`` folds) and write its section
     into ``out_md`` (between the k-fold markers; ``evaluate()`` keeps them) and the figure
-    (default ``<out_md dir>/kfold_detection_vs_strength.png``). Returns the metrics and rows."""
+    (default ``<out_md dir>/kfold_detection_vs_strength.png``). ``notes``: a Markdown file inserted
+    after the fold list (hand-written: budgets, commands, reading). Returns the metrics and rows."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.time()
     real_dir = Path(real_dir) if real_dir is not None else tdata.default_real_dir()
@@ -197,8 +198,8 @@ def kfold_evaluate(
         desc = ", ".join(f"{k} `{p.name}` (sha256 `{c.sha256[:12]}…`, threshold {c.threshold:g})"
                          for k, (p, c) in sorted(cards[f].items()))
         md.append(f"- fold {f}: ours = `{fold_networks[f]}`: {desc}; {len(tests[f])} test backgrounds.")
-    if budget_note:
-        md += ["", budget_note.strip()]
+    if notes is not None and Path(notes).is_file():
+        md += ["", f"**Hand-written notes** (from `{Path(notes).name}`):", "", Path(notes).read_text().strip()]
     md += ["", (f"{n_ds} data sets (backgrounds and iced copies), {int(np.sum(_known(pooled)))} labelled predictable plots "
                 f"({int(np.sum(_known(pooled) & (pooled.label == 1)))} iced). Data-set level per observable: a data set "
                 "is iced when any of its labelled plots of that observable is, flagged when any is flagged. *Clean "
@@ -274,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", default=None)
     ap.add_argument("--ice-seeds", type=int, default=6)
     ap.add_argument("--no-icefinder", action="store_true")
-    ap.add_argument("--budget-note", default="", help="text placed under the fold list (e.g. the training budgets)")
+    ap.add_argument("--notes", default=None, help="Markdown file placed under the fold list (budgets, reading)")
     a = ap.parse_args(argv)
     kfold_evaluate(a.networks, a.out, a.figure, real_dir=a.real, published_dir=a.published, ice_seeds=a.ice_seeds,
-                   icefinder=not a.no_icefinder, budget_note=a.budget_note)
+                   icefinder=not a.no_icefinder, notes=a.notes)
     return 0
 
 
