@@ -145,12 +145,14 @@ def kfold_evaluate(
     ice_seeds: int = 6,
     icefinder: bool = True,
     notes: str | os.PathLike | None = None,
+    kinds: tuple[str, ...] = ("F", "I"),
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the k-fold semi-synthetic evaluation (``len(fold_networks)`` folds) and write its section
     into ``out_md`` (between the k-fold markers; ``evaluate()`` keeps them) and the figure
     (default ``<out_md dir>/kfold_detection_vs_strength.png``). ``notes``: a Markdown file inserted
-    after the fold list (hand-written: budgets, commands, reading). Returns the metrics and rows."""
+    after the fold list (hand-written: budgets, commands, reading). ``kinds``: the observables
+    reported (e.g. ``("F",)`` while a fold's I network is still training). Returns the metrics and rows."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.time()
     real_dir = Path(real_dir) if real_dir is not None else tdata.default_real_dir()
@@ -163,7 +165,7 @@ def kfold_evaluate(
     folds = run_folds(fold_networks, real_dir, published_dir, ice_seeds, icefinder=icefinder, log=log)
     pooled = Rows.concat(folds)
     names = list(pooled.flagged)
-    kinds = [k for k in ("F", "I") if np.any(pooled.kind == k)]
+    kinds = [k for k in ("F", "I") if k in kinds and np.any(pooled.kind == k)]
     summ = {k: {"pooled": summarise(pooled, k), "folds": [summarise(r, k) for r in folds]} for k in kinds}
     fp_range = {k: clean_fp_per_range(pooled, k) for k in kinds}
 
@@ -275,10 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure", default=None)
     ap.add_argument("--ice-seeds", type=int, default=6)
     ap.add_argument("--no-icefinder", action="store_true")
+    ap.add_argument("--kinds", default="F,I", help="observables to report (comma-separated)")
     ap.add_argument("--notes", default=None, help="Markdown file placed under the fold list (budgets, reading)")
     a = ap.parse_args(argv)
     kfold_evaluate(a.networks, a.out, a.figure, real_dir=a.real, published_dir=a.published, ice_seeds=a.ice_seeds,
-                   icefinder=not a.no_icefinder, notes=a.notes)
+                   icefinder=not a.no_icefinder, notes=a.notes,
+                   kinds=tuple(a.kinds.split(",")))
     return 0
 
 
