@@ -158,11 +158,16 @@ def test_read_labels_parses_ice_ranges(shared_dir):
 
 
 def test_evaluate_small_simulated_set(tmp_path, published_dir):
-    """End to end on a few simulated data sets: markdown, figure and consistent counts."""
+    """End to end on a few simulated data sets: markdown, figure and consistent counts; a generated
+    k-fold block already on the page survives the rewrite."""
+    from auspex_helcaraxe.training.evaluate import put_block
+
+    put_block(tmp_path / "eval.md", "## (2k) kept")
     res = evaluate(published_dir, tmp_path / "eval.md", published_dir=published_dir, n_test=6, sets=(),
                    log=lambda m: None)
     md = (tmp_path / "eval.md").read_text()
     assert "(1) Simulated test set" in md and "Icefinder" in md
+    assert md.count("## (2k) kept") == 1 and md.index("## (2k) kept") > md.index("(1) Simulated test set")
     assert (tmp_path / "detection_vs_strength.png").stat().st_size > 1000
     rows = res["rows"]["simulated"]
     assert set(rows.flagged) == {"ours", "published", "Icefinder"}
