@@ -109,7 +109,7 @@ def _parse_ins(ins: str):
                 elif key == "LATT" and len(words) >= 2:
                     latt = int(words[1])
                 elif key == "SYMM":
-                    symm.append(line.split(None, 1)[1].replace(" ", "").lower())
+                    symm.append(line.split(None, 1)[1].strip().replace(" ", "").lower())
             except ValueError:
                 raise InputError(f"{ins}: cannot read the line {line.strip()!r}") from None
     if abs(latt) not in _CENTRING:
