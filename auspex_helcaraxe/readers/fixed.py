@@ -5,11 +5,20 @@ Fields are sliced by column, not split on blanks: a wide number may run into its
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 
 from ..errors import InputError
 
 HKL_WIDTH, FIELD = 12, 8
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's content, decompressed when it is gzipped."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
 def table(path: str, lines: list[bytes], n_values: int, first_line: int = 1, kind: str = "reflection") -> np.ndarray:

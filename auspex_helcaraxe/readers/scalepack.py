@@ -30,8 +30,7 @@ def read_mtz(path: str, head: bytes = b"", text: bytes | None = None, options: R
     import gemmi
 
     if text is None:
-        with open(path, "rb") as fh:
-            text = fh.read()
+        text = fixed.read_bytes(path)
     lines = text.splitlines()
     if len(lines) < 3:
         raise InputError(f"{path}: scalepack header without a cell line")

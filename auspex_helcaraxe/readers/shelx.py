@@ -34,8 +34,7 @@ def read_mtz(path: str, head: bytes = b"", text: bytes | None = None, options: R
     import gemmi
 
     if text is None:
-        with open(path, "rb") as fh:
-            text = fh.read()
+        text = fixed.read_bytes(path)
     cell, sg = _symmetry(path, options)
     lines = []
     for ln in text.splitlines():
