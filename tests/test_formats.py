@@ -245,3 +245,17 @@ def test_cli_reports_the_merge(tmp_path, demo):
     assert "merged on the fly" in proc.stdout and "multiplicity 2.00" in proc.stdout
     merged = json.loads((tmp_path / "r.json").read_text())["input"]["merged"]
     assert merged["multiplicity"] == 2.0 and merged["n_unique"] == len(demo.miller)
+
+
+def test_unmerged_sf_mmcif_block_is_merged(tmp_path):
+    head = ("data_x\n_cell.length_a 40.0\n_cell.length_b 50.0\n_cell.length_c 60.0\n_cell.angle_alpha 90\n"
+            "_cell.angle_beta 90\n_cell.angle_gamma 90\n_symmetry.space_group_name_H-M 'P 21 21 21'\nloop_\n"
+            + "".join(f"_diffrn_refln.{t}\n" for t in ("diffrn_id", "index_h", "index_k", "index_l",
+                                                       "intensity_net", "intensity_sigma")))
+    rows = [(h, k, l) for h in range(1, 6) for k in range(1, 5) for l in range(1, 4)]
+    body = "".join(f"1 {h} {k} {l} {100 + h} 5.0\n1 {-h} {k} {-l} {102 + h} 5.0\n" for h, k, l in rows)
+    path = tmp_path / "unmerged-sf.cif"
+    path.write_text(head + body)
+    refl = read(path)
+    assert refl.merged.n_observations == 2 * len(rows) and refl.merged.n_unique == len(rows)
+    np.testing.assert_allclose(np.sort(refl.observables["I"].values), np.sort([101 + h for h, _, _ in rows]))
