@@ -170,11 +170,14 @@ def test_warnings_from_optional_report_keys():
                                     "threshold": 0.5, "icefinder_cutoff": 5.0, "decided_by": "helcaraxe",
                                     "ranges": [rng, blank]}},
               "verdict": {"iced": True, "ranges": [1], "decided_by": {"I": "helcaraxe"}, "excised": [],
-                          "joint": {"iced": True}}}
+                          "joint": {"combiner": {"name": "helcaraxe_joint", "version": "9"},
+                                    "ranges": [{"index": 1, "d_max": 3.953, "d_min": 3.807, "p_I": 0.9, "p_F": 0.2,
+                                                "p_joint": 0.61, "threshold": 0.324, "flagged": True,
+                                                "I_flagged": True, "F_flagged": False, "evidence": "joint p=0.610"}]}}}
     html = render_check([{"file": "x.mtz", "report": report, "figures": []}])
-    for text in ("3 (d-spacing not finite or below 0.1 Å", "2 (|F| or sigma(F) above the physical bound)",
+    for text in ("3 (d-spacing not finite or below 0.1 Å: invalid Miller index or cell)", "2 (|F| or sigma(F) above the physical bound)",
                  "Merged on the fly: 40 observations into 10 unique reflections, multiplicity 4.0", "nonpredictable range(s) 2 (empty window)",
-                 "Joint verdict", "{\"joint\": 0.95}"):
+                 "Joint verdict", "{\"joint\": 0.95}", "helcaraxe_joint 9", "<td>0.610</td>", "ice / no"):
         assert text in html, text
 
 

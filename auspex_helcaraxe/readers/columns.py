@@ -34,7 +34,7 @@ MIN_D = 0.1
 MAX_VALUE = {"I": 1e12, "F": 1e6}
 # Reasons a reflection is dropped (keys of ``Reflections.dropped``; ``{kind}`` is I or F).
 DROP_REASONS = {
-    "d_invalid": f"d-spacing not finite or below {MIN_D} Å (invalid Miller index or cell)",
+    "d_invalid": f"d-spacing not finite or below {MIN_D} Å: invalid Miller index or cell",
     "{kind}_nonfinite": "value infinite, or sigma not finite, in {kind}",
     "{kind}_out_of_range": "|{kind}| or sigma({kind}) above the physical bound",
     "F_negative": "negative amplitude F",
