@@ -30,12 +30,13 @@ PNG_COMPRESS_LEVEL = 3  # zlib level: as small as the default 6 for these figure
 # left margin and the gaps between thumbnails follow the y tick labels (see _fit_left); a layout
 # engine (constrained layout) would do the same at ~70 ms a figure, a third of its drawing time.
 WIDTH = 11.0
-RIGHT_IN = 0.05
+RIGHT_IN = 0.2  # room for a tick label centred on the right edge (main panel or last thumbnail)
 TOP_IN = 0.25  # main title (9 pt)
-MAIN_XAXIS_IN = 0.62  # main panel: tick labels + x label under it
+MAIN_XAXIS_IN = 0.60  # main panel: tick labels + x label under it
 THUMB_TOP_IN = 0.22  # thumbnail titles (8 pt)
 THUMB_BOTTOM_IN = 0.40  # thumbnail tick labels + x label (6 / 7 pt)
 THUMB_H_IN = 1.50
+OFFSET_IN = 0.2  # an offset text (1e6) over a y axis: 10 pt and its pad
 
 
 def draw_resolution_plots(
@@ -100,9 +101,8 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
     thumbs = _thumbnail_ranges(helcaraxe)
     height = 6.2 if thumbs else 4.6
     fig = _new_figure(height)
-    strip = (THUMB_BOTTOM_IN + THUMB_H_IN + THUMB_TOP_IN) if thumbs else 0.0
-    main_bottom = strip + MAIN_XAXIS_IN
-    ax = fig.add_axes((0.1, main_bottom / height, 0.8, (height - TOP_IN - main_bottom) / height))
+    main_rect, thumb_rect = _vertical(height, bool(thumbs), False, False)
+    ax = fig.add_axes((0.1, main_rect[0], 0.8, main_rect[1]))
     _draw_main(ax, analysis, kind)
     host.annotate(ax, kind, analysis)
     if d_limit is not None:
@@ -119,7 +119,7 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
         by_index = {r.index: k for k, r in enumerate(plots.ranges)}
         saliency = _explain(analysis, kind, plots, thumbs, by_index) if explain else {}
         for rr in thumbs:
-            tax = fig.add_axes((0.1, THUMB_BOTTOM_IN / height, 0.1, THUMB_H_IN / height))
+            tax = fig.add_axes((0.1, thumb_rect[0], 0.1, thumb_rect[1]))
             thumb_axes.append(tax)
             k = by_index[rr.index]
             tax.imshow(plots.counts[k], cmap="Greys", aspect="auto", interpolation="nearest",
@@ -138,7 +138,7 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
             for side in tax.spines.values():
                 side.set_edgecolor(colour)
                 side.set_linewidth(2 if rr.flagged else 0.8)
-    _place_horizontally(ax, thumb_axes)
+    _place(ax, thumb_axes)
     return fig
 
 
@@ -170,21 +170,34 @@ def _ytick_room_in(ax, fontsize: float, label: bool) -> float:
     return pt / 72.0
 
 
-def _place_horizontally(ax, thumb_axes) -> None:
+def _vertical(height: float, thumbs: bool, main_offset: bool, thumb_offset: bool):
+    """(bottom, height) in figure fractions of the main panel and of the thumbnails; an offset text
+    (``1e6`` above the y axis) gets OFFSET_IN more room above its axes."""
+    top = TOP_IN + (OFFSET_IN if main_offset else 0.0)
+    thumb_h = THUMB_H_IN - (OFFSET_IN if thumb_offset else 0.0)
+    strip = (THUMB_BOTTOM_IN + THUMB_H_IN + THUMB_TOP_IN) if thumbs else 0.0
+    main_bottom = strip + MAIN_XAXIS_IN
+    return ((main_bottom / height, (height - top - main_bottom) / height),
+            (THUMB_BOTTOM_IN / height, thumb_h / height))
+
+
+def _place(ax, thumb_axes) -> None:
+    """Final positions: margins from the y tick labels and offset texts (see _ytick_labels)."""
     fig = ax.figure
-    width = fig.get_figwidth()
-    left = max(_ytick_room_in(ax, 10.0, True), max((_ytick_room_in(t, 6.0, False) for t in thumb_axes), default=0.0),
-               0.45)
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    main_offset = bool(_ytick_labels(ax)[1])
+    thumb_offset = any(_ytick_labels(t)[1] for t in thumb_axes)
+    (main_y, main_h), (thumb_y, thumb_h) = _vertical(height, bool(thumb_axes), main_offset, thumb_offset)
+    thumb_room = max((_ytick_room_in(t, 6.0, False) for t in thumb_axes), default=0.0)
+    left = max(_ytick_room_in(ax, 10.0, True), thumb_room, 0.45)
     right = width - RIGHT_IN
-    p = ax.get_position()
-    ax.set_position((left / width, p.y0, (right - left) / width, p.height))
+    ax.set_position((left / width, main_y, (right - left) / width, main_h))
     if thumb_axes:
-        gap = max(_ytick_room_in(t, 6.0, False) for t in thumb_axes) + 0.12
+        gap = thumb_room + 0.12
         n = len(thumb_axes)
         w = (right - left - (n - 1) * gap) / n
         for i, tax in enumerate(thumb_axes):
-            q = tax.get_position()
-            tax.set_position(((left + i * (w + gap)) / width, q.y0, w / width, q.height))
+            tax.set_position(((left + i * (w + gap)) / width, thumb_y, w / width, thumb_h))
 
 
 def _draw_main(ax, analysis: "Analysis", kind: str) -> None:
