@@ -2,7 +2,7 @@
 against a baseline checkout, in alternating A/B pairs (not a test).
 
     python benchmarks/figures.py [--shared ../shared] [--file PATH] [--baseline REF] [--pairs 10]
-                                 [--format png]
+                                 [--format png] [--phases N]
 
 A is this working tree, B a ``git worktree`` of ``--baseline`` (default: the merge-base of HEAD and
 ``main``), made in a temporary directory and removed afterwards. Each process is
@@ -17,6 +17,7 @@ matplotlib.backends.backend_agg`` on top of ``import numpy`` (what drawing anyth
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -26,6 +27,31 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One process, the steps of `helcaraxe check FILE --out DIR` timed in CPU ms (process_time, which a busy
+# machine disturbs less than wall time): analysis (interpreter start to the JSON written), figures
+# (draw_resolution_plots, matplotlib's import included) and page (write_check, Jinja2's included).
+PHASES = """
+import json, sys, time
+from pathlib import Path
+t = [time.process_time()]
+from auspex_helcaraxe import report
+from auspex_helcaraxe.host import Host
+from auspex_helcaraxe.readers import read
+host = Host()
+analysis = host.analyse(read(sys.argv[1]))
+out = Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+j = report.write_json(analysis, out / "r.json")
+t.append(time.process_time())
+from auspex_helcaraxe.figures import draw_resolution_plots
+paths = draw_resolution_plots(analysis, host, out)
+t.append(time.process_time())
+from auspex_helcaraxe.html import write_check
+write_check([{"file": sys.argv[1], "error": None, "report": json.loads(j.read_text()), "figures": paths}], out)
+t.append(time.process_time())
+print(json.dumps([1e3 * (b - a) for a, b in zip(t, t[1:])]))
+"""
 
 
 def run(cmd: list[str], tree: Path | None) -> tuple[float, float]:
@@ -55,6 +81,8 @@ def main() -> None:
     ap.add_argument("--baseline", default=None, help="git ref for B (default: merge-base of HEAD and main)")
     ap.add_argument("--pairs", type=int, default=10)
     ap.add_argument("--format", default="png", choices=("png", "svg", "pdf"))
+    ap.add_argument("--phases", type=int, default=0, metavar="N",
+                    help="also time analysis / figures / page inside one process, N runs per tree (CPU ms)")
     args = ap.parse_args()
     data = Path(args.file or Path(args.shared) / "data" / "real" / "auspex" / "8g0s.mtz").resolve()
     if not data.is_file():
@@ -83,6 +111,13 @@ def main() -> None:
                 floor.append(run(floor_cmd, ROOT))
                 m, n = run(imp, None), run(imp0, None)
                 mpl.append((m[0] - n[0], m[1] - n[1]))
+            phases: dict[str, list[list[float]]] = {"A": [], "B": []}
+            for _ in range(args.phases):
+                for side, tree in (("A", ROOT), ("B", base)):
+                    env = dict(os.environ, PYTHONPATH=str(tree))
+                    out = subprocess.run([sys.executable, "-c", PHASES, str(data), str(tmp / f"p{side}")], env=env,
+                                         cwd=tree, capture_output=True, text=True, check=True).stdout
+                    phases[side].append(json.loads(out.strip().splitlines()[-1]))
         finally:
             git("worktree", "remove", "--force", str(base))
 
@@ -104,6 +139,11 @@ def main() -> None:
     print(f"{'figures + page, A (A - no --out)':34} {med(a) - med(floor):8.3f} {med(a, 1) - med(floor, 1):8.3f}")
     print(f"{'figures + page, B (B - A no --out)':34} {med(b) - med(floor):8.3f} {med(b, 1) - med(floor, 1):8.3f}"
           "  (the analysis path is the same in both)")
+    if args.phases:
+        print(f"inside one process, CPU ms, median of {args.phases}:  analysis  figures  page")
+        for side in ("A", "B"):
+            cols = [statistics.median(r[i] for r in phases[side]) for i in range(3)]
+            print(f"  {side} {'this tree' if side == 'A' else 'baseline ':9}" + "".join(f"{c:9.0f}" for c in cols))
     if os.getloadavg()[0] > (os.cpu_count() or 1) * 0.5:
         print("note: the machine was busy; wall times spread, the CPU times and the ratios hold better")
 
