@@ -24,11 +24,11 @@ MAX_POINTS = 200_000
 MAX_THUMBNAILS = 8
 ICE_REGION_D = 4.2
 DPI = 130
-PNG_COMPRESS_LEVEL = 3  # zlib level: as small as the default 6 for these figures, and about half the time
+PNG_COMPRESS_LEVEL = 3  # zlib: smaller files than the default 6 for these figures, in about half the time
 
 # Fixed layout in inches (figure 11 in wide; 6.2 in tall with the thumbnail strip, 4.6 in without). The
-# left margin and the gaps between thumbnails follow the y tick labels (see _fit_left); a layout
-# engine (constrained layout) would do the same at ~70 ms a figure, a third of its drawing time.
+# left margin and the gaps between thumbnails follow the y tick labels (see _place); constrained layout
+# did the same at ~60-75 ms a figure, laying out every tick label twice (benchmarks/README.md).
 WIDTH = 11.0
 RIGHT_IN = 0.2  # room for a tick label centred on the right edge (main panel or last thumbnail)
 TOP_IN = 0.25  # main title (9 pt)
@@ -83,7 +83,7 @@ def write_png(fig, path: str | Path) -> None:
 
 
 def _new_figure(height: float):
-    """A Figure on its own Agg canvas: no pyplot (its import and its figure manager cost ~0.1 s)."""
+    """A Figure on its own Agg canvas: no pyplot (no figure manager, nothing to close, a smaller import)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
