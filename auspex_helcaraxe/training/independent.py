@@ -754,10 +754,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None, help="write the generated section into this Markdown file")
     ap.add_argument("--notes", default=None, help="hand-written summary inserted at the top of the section")
+    ap.add_argument("--from-json", default=None, help="re-render a saved --json result instead of evaluating")
     a = ap.parse_args(argv)
-    real_dir = Path(a.real) if a.real else tdata.default_real_dir()
-    res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")))
-    cmd = "python -m auspex_helcaraxe.training.independent " + " ".join(argv if argv is not None else sys.argv[1:])
+    if a.from_json:
+        res = json.loads(Path(a.from_json).read_text())
+        cmd = res.get("command", "")
+    else:
+        real_dir = Path(a.real) if a.real else tdata.default_real_dir()
+        res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")))
+        cmd = "python -m auspex_helcaraxe.training.independent " + " ".join(argv if argv is not None else sys.argv[1:])
+        res["command"] = cmd.strip()
     notes = Path(a.notes).read_text() if a.notes else ""
     text = markdown(res, cmd.strip(), notes)
     print(text)
