@@ -116,3 +116,27 @@ def test_merge_rejects_outlier():
     sx = np.ones_like(x)
     mean, sig = ind._merge(x, sx, np.ones_like(x, bool), np.array([4]))
     assert abs(mean[0]) < 0.1 and sig[0] == pytest.approx(0.5773, rel=1e-3)
+
+
+def test_summarise_tables():
+    rng = np.random.default_rng(0)
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    flags = {"ours": [], "published": [], "ours@0.5": [], "Icefinder": []}
+    for ds in range(6):
+        for fam, nom, st in [("clean", 0.0, 0.0)] * 3 + [("summation", s, s) for s in ind.STRENGTHS for _ in range(3)]:
+            for k, v in (("dataset", f"d{ds}"), ("family", fam), ("kind", "F"), ("range", 1), ("strength", st),
+                         ("nominal", nom), ("draw", 0), ("predictable", True)):
+                rows[k].append(v)
+            for d, s50 in (("ours", 0.5), ("published", 2.0), ("ours@0.5", 0.4), ("Icefinder", 100.0)):
+                flags[d].append(bool(st > s50))
+    rows["flags"] = flags
+    meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 6, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
+    res = ind.summarise(rows, meta, ("summation",), bootstrap=50)
+    assert res["specificity"]["per data set"]["ours"]["value"] == 1.0
+    assert 0.3 < res["s50"]["summation F"]["ours"] < 0.6
+    assert 2.0 < res["s50"]["summation F"]["published"] < 4.0
+    assert np.isnan(res["s50"]["summation F"]["Icefinder"])
+    assert res["worst"]["Icefinder F"]["family"] == "summation"
+    assert res["s50_ours_better"]["summation F"] == 1.0
+    text = ind.markdown({**res, "wall_s": 1.0})
+    assert ind.MD_BEGIN in text and ind.MD_END in text
