@@ -140,3 +140,16 @@ def test_summarise_tables():
     assert res["s50_ours_better"]["summation F"] == 1.0
     text = ind.markdown({**res, "wall_s": 1.0})
     assert ind.MD_BEGIN in text and ind.MD_END in text
+
+
+def test_section_written_and_kept_by_evaluate(tmp_path):
+    from auspex_helcaraxe.training.evaluate import _independent_section
+
+    md = tmp_path / "evaluation.md"
+    md.write_text("# Evaluation\n\nold text\n")
+    sec = f"{ind.SECTION_HEAD}\n\n{ind.MD_BEGIN}\n\nnumbers v1\n\n{ind.MD_END}\n"
+    ind.write_section(md, sec)
+    ind.write_section(md, sec.replace("v1", "v2"))
+    text = md.read_text()
+    assert text.count(ind.SECTION_HEAD) == 1 and "v2" in text and "v1" not in text and "old text" in text
+    assert _independent_section(md).startswith(ind.SECTION_HEAD) and _independent_section(md).endswith(ind.MD_END)
