@@ -525,6 +525,8 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 2, seed: int
                 continue
             plots = make_plots(o)
             pred = plots.predictable
+            excised = plots.excised()
+            inputs = None
             for k, r in enumerate(plots.ranges):
                 if select is not None:
                     st = select.get(kind, {}).get(r.index)
@@ -533,10 +535,12 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 2, seed: int
                 else:
                     st = 0.0
                 row = {**meta, "kind": kind, "range": r.index, "strength": st, "predictable": bool(pred[k]),
-                       "Icefinder": bool(pred[k]) and r.index in flags.get(kind, set())}
+                       "excised": bool(excised[k]), "Icefinder": bool(pred[k]) and r.index in flags.get(kind, set())}
                 rows.append(row)
                 if pred[k]:
-                    pending[kind].append((len(rows) - 1, plots.inputs[k]))
+                    if inputs is None:
+                        inputs = plots.inputs  # standardised once per observable
+                    pending[kind].append((len(rows) - 1, inputs[k].copy()))
             if clean_counts is not None:
                 clean_counts[kind] = plots
 
@@ -585,6 +589,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 2, seed: int
              "kind": [r["kind"] for r in rows], "range": [r["range"] for r in rows],
              "strength": [r["strength"] for r in rows], "nominal": [r["nominal"] for r in rows],
              "draw": [r["draw"] for r in rows], "predictable": [r["predictable"] for r in rows],
+             "excised": [r["excised"] for r in rows],
              "flags": {d: v.tolist() for d, v in detectors.items()},
              "prob": {c: [None if np.isnan(x) else round(float(x), 5) for x in v] for c, v in probs.items()}}
     meta = {"thresholds": thr, "draws": draws, "seed": seed, "n_datasets": len(bases), "n_draws": n_draws,
@@ -615,12 +620,14 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
     ds_a = np.asarray(table["dataset"])
     nom_a = np.asarray(table["nominal"], float)
     draw_a = np.asarray(table["draw"], int)
+    exc_a = np.asarray(table.get("excised", [False] * len(fam_a)), bool)
     edges = _edges(strengths)
     bin_a = np.digitize(st_a, edges) - 1  # 0..5 inside, -1 / 6 outside
 
     res: dict[str, Any] = {**meta, "strengths": list(strengths), "edges": edges.tolist(), "detectors": names,
                            "families": list(families), "per_plot": {}, "per_dataset": {}, "s50": {},
-                           "s50_ci": {}, "s50_ours_better": {}, "nonpredictable": {}, "specificity": {}}
+                           "s50_ci": {}, "s50_ours_better": {}, "nonpredictable": {}, "excised": {},
+                           "specificity": {}}
     all_ids = np.unique(ds_a)
     ds_code = np.searchsorted(all_ids, ds_a)
     boot = np.random.default_rng(seed).integers(0, all_ids.size, (bootstrap, all_ids.size))
@@ -641,8 +648,9 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
             if not m.any():
                 continue
             key = f"{fam} {kind}"
-            res["nonpredictable"][key] = proportion(int(np.sum(m & ~pred_a & (bin_a >= 0) & (bin_a < len(strengths)))),
-                                                    int(np.sum(m & (bin_a >= 0) & (bin_a < len(strengths)))))
+            inb = m & (bin_a >= 0) & (bin_a < len(strengths))
+            res["nonpredictable"][key] = proportion(int(np.sum(inb & ~pred_a)), int(np.sum(inb)))
+            res["excised"][key] = proportion(int(np.sum(inb & ~pred_a & exc_a)), int(np.sum(inb & ~pred_a)))
             for d in names:
                 cells = []
                 for b in range(len(strengths)):
@@ -762,12 +770,13 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
             "*P(ours < published)*: fraction of resamples in which our S50 is lower (better) than the "
             "published networks' (0.5 = no difference). `> 4`: 50 % never reached in the bins; `≤ 0.15`: "
             "already reached in the weakest bin."), "",
-           "| family | obs. | " + " | ".join(names) + " | P(ours < published) | nonpredictable affected plots |",
-           "|---|---|" + "---|" * (len(names) + 2)]
+           "| family | obs. | " + " | ".join(names) + " | P(ours < published) | affected plots nonpredictable | of those reported excised |",
+           "|---|---|" + "---|" * (len(names) + 3)]
     for key in res["s50"]:
         fam, kind = key.split()
         md.append(f"| {fam} | {kind} | " + " | ".join(_s50(res["s50"][key][d], res.get("s50_ci", {}).get(key, {}).get(d)) for d in names)
-                  + f" | {res.get('s50_ours_better', {}).get(key, float('nan')):.2f} | {_cell(res['nonpredictable'][key])} |")
+                  + f" | {res.get('s50_ours_better', {}).get(key, float('nan')):.2f} | {_cell(res['nonpredictable'][key])}"
+                  + f" | {_cell(res['excised'][key]) if key in res.get('excised', {}) else '–'} |")
     md += ["", "Worst family per detector (highest S50; ties by mean detection):", ""]
     for k, v in res["worst"].items():
         md.append(f"- {k}: **{v['family']}** (S50 {_s50(v['s50'])})")
