@@ -1,6 +1,6 @@
 """Independent contamination models and their evaluation (issue 9).
 
-    python -m auspex_helcaraxe.training.independent [--draws 2] [--json OUT] [--md docs/evaluation.md]
+    python -m auspex_helcaraxe.training.independent [--draws 3] [--json OUT] [--md docs/evaluation.md] [--notes docs/independent_notes.md]
 
 A second model of ice contamination, written from the physics of integration, scaling and merging
 and deliberately sharing **no code** with :mod:`auspex_helcaraxe.simulate` (a test checks the
@@ -479,7 +479,7 @@ def _edges(levels=STRENGTHS) -> np.ndarray:
     return np.concatenate([[lv[0] / math.sqrt(2)], mids, [lv[-1] * math.sqrt(2)]])
 
 
-def evaluate_independent(real_dir: Path | None = None, draws: int = 2, seed: int = SEED,
+def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int = SEED,
                          families=FAMILIES, strengths=STRENGTHS, log=None) -> dict[str, Any]:
     from ..icefinder import score as icefinder_score
     from ..network import load_networks
@@ -549,7 +549,6 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 2, seed: int
         cc: dict = {}
         add_plots(base, {"dataset": name, "family": "clean", "nominal": 0.0, "draw": -1}, None, cc)
         clean_plots[name] = cc
-    ss = np.random.SeedSequence(seed)
     n_draws = n_unreach = n_fail = 0
     for fi, fam in enumerate(families):
         t0 = time.time()
@@ -566,7 +565,6 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 2, seed: int
                     n_unreach += int(not dr.reachable)
                     add_plots(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j}, dr.strength, None)
         log(f"  {fam}: {time.time() - t0:.0f} s, {len(rows)} rows so far")
-    del ss
     # network predictions, batched
     probs = {c: np.full(len(rows), np.nan) for c in contenders}
     for kind in ("I", "F"):
@@ -821,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.independent", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real", default=None)
-    ap.add_argument("--draws", type=int, default=2)
+    ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--json", default=None)
