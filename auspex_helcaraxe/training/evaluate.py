@@ -483,9 +483,22 @@ def evaluate(
     result["markdown"] = "\n".join(md) + "\n"
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)
-        out_md.write_text(result["markdown"])
+        kept = _independent_section(out_md)
+        out_md.write_text(result["markdown"] + (("\n" + kept + "\n") if kept else ""))
         log(f"wrote {out_md} and {fig_path}")
     return result
+
+
+def _independent_section(md_path: Path) -> str:
+    """The section written by :mod:`.independent` in an existing ``md_path`` (kept on regeneration)."""
+    from .independent import MD_END, SECTION_HEAD
+
+    if not md_path.is_file():
+        return ""
+    text = md_path.read_text()
+    if SECTION_HEAD not in text or MD_END not in text:
+        return ""
+    return text[text.index(SECTION_HEAD) : text.index(MD_END) + len(MD_END)]
 
 
 def main(argv: list[str] | None = None) -> int:
