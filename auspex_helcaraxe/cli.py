@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = sub.add_parser("check", help="analyse MTZ / sf-mmCIF / XDS_ASCII files")
+    check = sub.add_parser("check", help="analyse MTZ / sf-mmCIF / XDS_ASCII / scalepack / SHELX files "
+                                         "(unmerged data are merged on the fly)")
     check.add_argument("files", nargs="+", metavar="FILE")
     _add_analysis_arguments(check)
     check.add_argument("--out", type=Path,
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--columns", type=_parse_columns, default=None, metavar="I=LABEL,F=LABEL",
                        help="override the column choice, e.g. I=IMEAN,F=FP")
     check.add_argument("--block", default=None, help="sf-mmCIF data block (name or 0-based number; default: first)")
+    check.add_argument("--cell", type=_parse_cell, default=None, metavar="A,B,C,AL,BE,GA",
+                       help="unit cell for files that carry none (SHELX .hkl without .ins/.res beside it)")
+    check.add_argument("--space-group", default=None, metavar="NAME",
+                       help="space group for files that carry none, e.g. 'P 21 21 21' (SHELX .hkl)")
     check.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line per file")
     check.set_defaults(func=cmd_check)
 
@@ -154,6 +159,16 @@ def _parse_columns(text: str) -> dict[str, str]:
     return out
 
 
+def _parse_cell(text: str) -> tuple[float, ...]:
+    try:
+        cell = tuple(float(x) for x in text.replace(",", " ").split())
+    except ValueError:
+        cell = ()
+    if len(cell) != 6 or not all(x > 0 for x in cell):
+        raise argparse.ArgumentTypeError(f"expected six positive numbers a,b,c,alpha,beta,gamma, got {text!r}")
+    return cell
+
+
 def _options(args):
     from .results import AnalysisOptions
 
@@ -177,7 +192,8 @@ def cmd_check(args) -> int:
     any_ice = False
     for path in args.files:
         try:
-            reflections = read(path, columns=args.columns, block=args.block)
+            reflections = read(path, columns=args.columns, block=args.block, cell=args.cell,
+                               space_group=args.space_group)
             analysis = host.analyse(reflections, detectors=args.ice_detector, options=options)
             any_ice |= analysis.iced
             pages.append(_emit(analysis, host, args))
@@ -240,7 +256,7 @@ def cmd_demo(args) -> int:
     print(f"Simulated a merged data set with an ice ring in range 5 (2.29-2.21 Å): {mtz}\n")
     args.files, args.json_path, args.format, args.no_figures = [str(mtz)], None, "png", False
     args.fail_on_ice = args.explain = args.quiet = False
-    args.columns = args.block = None
+    args.columns = args.block = args.cell = args.space_group = None
     return cmd_check(args)
 
 

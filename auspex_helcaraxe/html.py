@@ -103,13 +103,15 @@ def _warnings(report: Mapping[str, Any]) -> list[str]:
     inp = report.get("input") or {}
     dropped = inp.get("dropped")
     if isinstance(dropped, Mapping) and dropped:
-        out.append("Reflections dropped on reading: " + ", ".join(f"{k}: {v}" for k, v in dropped.items()))
-    elif dropped:
-        out.append(f"Reflections dropped on reading: {dropped}")
+        from .readers.columns import describe_drop
+
+        out.append("Reflections dropped as invalid on reading: "
+                   + "; ".join(f"{v} ({describe_drop(k)})" for k, v in dropped.items()))
     merged = inp.get("merged")
-    if merged:
-        detail = merged if not isinstance(merged, bool) else "the input was unmerged"
-        out.append(f"Merged on the fly: {detail}")
+    if isinstance(merged, Mapping):
+        out.append(f"Merged on the fly: {merged.get('n_observations')} observations into "
+                   f"{merged.get('n_unique')} unique reflections, multiplicity {merged.get('multiplicity')} "
+                   f"({merged.get('method')})")
     return out
 
 

@@ -6,9 +6,11 @@ The runtime is ``ai-edge-litert`` (the maintained successor of ``tflite-runtime`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -42,6 +44,26 @@ def set_num_threads(threads: int | None) -> None:
     for networks in _LOADED:
         for net in networks.values():
             net.reset()
+
+
+@contextlib.contextmanager
+def _runtime_chatter_silenced():
+    """The LiteRT C++ runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to file
+    descriptor 2 (no environment variable turns it off); users must see nothing but our own lines on
+    stderr, so fd 2 points at /dev/null while an interpreter is built. Errors still arrive as exceptions."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded hosts): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class NetworkError(InputError):
@@ -124,14 +146,16 @@ class Network:
         if self._interpreter is None:
             threads = self._num_threads if self._num_threads is not None else _default_threads
             try:
-                self._interpreter = interpreter_class()(model_path=str(self.path), num_threads=threads)
+                with _runtime_chatter_silenced():
+                    self._interpreter = interpreter_class()(model_path=str(self.path), num_threads=threads)
             except (ValueError, RuntimeError) as exc:
                 raise NetworkError(f"{self.path}: not a usable TFLite network ({str(exc).splitlines()[0]})") from None
             self._batch = 0
         if batch != self._batch:
             inp = self._interpreter.get_input_details()[0]
             self._interpreter.resize_tensor_input(inp["index"], [batch, *self.card.input_shape])
-            self._interpreter.allocate_tensors()
+            with _runtime_chatter_silenced():
+                self._interpreter.allocate_tensors()
             self._batch = batch
         return self._interpreter
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .readers.unmerged import MergeInfo
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class Observable:
     """One observable (``"I"`` or ``"F"``) after the published filter (obs ≠ 0, sigma > 0).
 
     Arrays are in file order and read-only. ``columns`` names the file columns they came from.
+    ``hkl`` (n×3 Miller indices) is set by the readers; hosts that hand over only resolutions and
+    values (AUSPEX) leave it None.
     """
 
     kind: str
@@ -25,10 +30,12 @@ class Observable:
     d: np.ndarray
     values: np.ndarray
     sigmas: np.ndarray
+    hkl: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for a in (self.d, self.values, self.sigmas):
-            a.flags.writeable = False
+        for a in (self.d, self.values, self.sigmas, self.hkl):
+            if a is not None:
+                a.flags.writeable = False
 
     def __len__(self) -> int:
         return int(self.d.size)
@@ -41,13 +48,19 @@ class Observable:
 
 @dataclass(frozen=True)
 class Reflections:
-    """A merged data set as the host parsed it: cell, space group and the I and/or F observables."""
+    """A merged data set as the host parsed it: cell, space group and the I and/or F observables.
+
+    ``merged``: set when the reader merged unmerged data on the fly (what it found). ``dropped``:
+    reflections the reader discarded as invalid, by reason (``readers.columns.DROP_REASONS``).
+    """
 
     source: str
     space_group: str
     cell: tuple[float, float, float, float, float, float]
     n_reflections: int
     observables: Mapping[str, Observable] = field(default_factory=dict)
+    merged: "MergeInfo | None" = None
+    dropped: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -97,11 +97,19 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
         "space_group": refl.space_group,
         "cell": list(refl.cell),
         "n_reflections": refl.n_reflections,
+        "input": input_section(refl),
         "detectors": sorted({r.detector for r in analysis.results}),
         "observables": observables,
         "verdict": verdict(analysis),
         "extensions": _public(analysis.extensions),
     }
+
+
+def input_section(refl) -> dict[str, Any]:
+    """``{merged, dropped}``: what the reader did to the file's reflections before the analysis
+    (merged on the fly: counts and multiplicity, else null; dropped as invalid: count per reason)."""
+    return {"merged": refl.merged.as_dict() if refl.merged is not None else None,
+            "dropped": dict(refl.dropped)}
 
 
 def write_json(analysis: "Analysis", path: str | Path) -> Path:
@@ -115,6 +123,10 @@ def summary_text(analysis: "Analysis") -> str:
     """A short human-readable summary: one line per covered range and observable, then the verdict."""
     refl = analysis.reflections
     lines = [f"{refl.name}: {refl.space_group}, {refl.n_reflections} reflections, d_min {refl.d_min:.2f} Å"]
+    if refl.merged is not None:
+        lines.append(f"  merged on the fly: {refl.merged}")
+    if refl.dropped:
+        lines.append("  dropped as invalid: " + ", ".join(f"{v} ({k})" for k, v in refl.dropped.items()))
     for kind, obs in refl.observables.items():
         hel = analysis.result("helcaraxe", kind)
         ice = analysis.result("icefinder", kind)

@@ -1,19 +1,26 @@
 """Time ``icefinder.score`` per observable on the real data sets (not a test).
 
-    python benchmarks/icefinder.py [--shared ../shared] [--repeat 7] [--baseline]
+    python benchmarks/icefinder.py [--shared ../shared] [--repeat 7] [--baseline] [--against REF --rounds 3]
 
 Reports the median over ``--repeat`` calls per observable (file already read), then the median and
-maximum over all observables. ``--baseline`` also times a straightforward per-bin / per-window loop
-transcription of the same algorithm (ICEFINDER.md) on the same data, for comparison.
+maximum over all observables, and the time per 100 000 reflections of the largest ones.
+``--baseline`` also times a straightforward per-bin / per-window loop transcription of the same
+algorithm (ICEFINDER.md) on the same data, for comparison. ``--against REF`` times this tree and a
+``git worktree`` of REF (e.g. the commit before a change) in alternating rounds of separate processes
+(``PYTHONPATH`` set to each tree; files read by each side's own reader) and prints per-observable
+ratios, this tree / REF.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +30,10 @@ from _timing import median_time
 from auspex_helcaraxe import icefinder
 from auspex_helcaraxe.errors import InputError
 from auspex_helcaraxe.ice_ranges import ice_ranges
-from auspex_helcaraxe.readers import read
+try:  # --against a tree from before the readers package: reflections.read there
+    from auspex_helcaraxe.reflections import read
+except ImportError:
+    from auspex_helcaraxe.readers import read
 
 
 def loop_baseline(obs) -> np.ndarray:
@@ -59,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", default=default)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--against", default=None, metavar="REF", help="A/B against a git worktree of REF")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: alternating rounds per side")
+    parser.add_argument("--emit-json", action="store_true", help=argparse.SUPPRESS)  # child of --against
     args = parser.parse_args(argv)
+    if args.against:
+        return _against(args)
     files = sorted(p for p in (Path(args.shared) / "data" / "real").glob("*/*") if p.is_file() and p.suffix != ".tsv")
     rows = []
     for path in files:
@@ -74,13 +89,53 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             base = median_time(lambda: loop_baseline(obs), 1) if args.baseline else float("nan")
             rows.append((path.name, kind, len(obs), t, base))
+            if args.emit_json:
+                continue
             print(f"{path.name:45s} {kind} {len(obs):8d} refl  score {t * 1e3:7.2f} ms"
                   + (f"  loop {base * 1e3:8.1f} ms" if args.baseline else ""))
+    if args.emit_json:
+        print(json.dumps({f"{r[0]} {r[1]}": [r[2], r[3]] for r in rows}))
+        return 0
     t = [r[3] for r in rows]
+    large = [r for r in rows if r[2] >= 50_000]
+    if large:
+        print("per 100 000 reflections (observables >= 50 k): "
+              + ", ".join(f"{r[0]} {r[1]} {r[3] * 1e3 * 1e5 / r[2]:.2f} ms" for r in large))
     print(f"\n{len(rows)} observables: median {statistics.median(t) * 1e3:.2f} ms, max {max(t) * 1e3:.2f} ms per score()")
     if args.baseline:
         b = [r[4] for r in rows]
         print(f"loop baseline: median {statistics.median(b) * 1e3:.1f} ms, max {max(b) * 1e3:.1f} ms")
+    return 0
+
+
+def _against(args) -> int:
+    """Alternating rounds of this tree and a worktree of ``args.against``, each in its own process."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), args.against], check=True)
+        try:
+            sides: dict[str, list[dict]] = {"this tree": [], args.against: []}
+            for _ in range(args.rounds):
+                for name, src in (("this tree", root), (args.against, tree)):
+                    env = {**os.environ, "PYTHONPATH": str(src)}
+                    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--shared", args.shared,
+                                          "--repeat", str(args.repeat), "--emit-json"],
+                                         env=env, check=True, capture_output=True, text=True).stdout
+                    sides[name].append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+    a, b = sides["this tree"], sides[args.against]
+    keys = sorted(set(a[0]) & set(b[0]), key=lambda k: a[0][k][0])
+    ratios = []
+    for k in keys:
+        ta = statistics.median(r[k][1] for r in a)
+        tb = statistics.median(r[k][1] for r in b)
+        ratios.append(ta / tb)
+        print(f"{k:48s} {a[0][k][0]:8d} refl  this {ta * 1e3:7.2f} ms  {args.against} {tb * 1e3:7.2f} ms  "
+              f"ratio {ta / tb:.2f}")
+    print(f"\n{len(keys)} observables, {args.rounds} alternating rounds: ratio this/{args.against} "
+          f"median {statistics.median(ratios):.2f}, max {max(ratios):.2f}")
     return 0
 
 

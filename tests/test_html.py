@@ -163,15 +163,21 @@ def test_warnings_from_optional_report_keys():
     blank = {**rng, "index": 2, "status": "nonpredictable", "reason": "empty window", "probability": None,
              "flagged": False, "helcaraxe_flagged": False, "icefinder_flagged": False, "evidence": None}
     report = {"file": "x.mtz", "space_group": "P 1", "cell": [10, 10, 10, 90, 90, 90], "n_reflections": 10,
-              "detectors": ["helcaraxe"], "input": {"dropped": {"sigma<=0": 3}, "merged": True},
+              "detectors": ["helcaraxe"], "input": {"dropped": {"d_invalid": 3, "F_out_of_range": 2},
+                                                           "merged": {"n_observations": 40, "n_unique": 10,
+                                                                      "multiplicity": 4.0, "method": "gemmi"}},
               "observables": {"I": {"columns": ["I", "SIGI"], "n_observations": 10, "d_min": 1.5, "network": None,
                                     "threshold": 0.5, "icefinder_cutoff": 5.0, "decided_by": "helcaraxe",
                                     "ranges": [rng, blank]}},
               "verdict": {"iced": True, "ranges": [1], "decided_by": {"I": "helcaraxe"}, "excised": [],
-                          "joint": {"iced": True}}}
+                          "joint": {"combiner": {"name": "helcaraxe_joint", "version": "9"},
+                                    "ranges": [{"index": 1, "d_max": 3.953, "d_min": 3.807, "p_I": 0.9, "p_F": 0.2,
+                                                "p_joint": 0.61, "threshold": 0.324, "flagged": True,
+                                                "I_flagged": True, "F_flagged": False, "evidence": "joint p=0.610"}]}}}
     html = render_check([{"file": "x.mtz", "report": report, "figures": []}])
-    for text in ("sigma&lt;=0: 3", "Merged on the fly", "nonpredictable range(s) 2 (empty window)",
-                 "Joint verdict", "{\"joint\": 0.95}"):
+    for text in ("3 (d-spacing not finite or below 0.1 Å: invalid Miller index or cell)", "2 (|F| or sigma(F) above the physical bound)",
+                 "Merged on the fly: 40 observations into 10 unique reflections, multiplicity 4.0", "nonpredictable range(s) 2 (empty window)",
+                 "Joint verdict", "{\"joint\": 0.95}", "helcaraxe_joint 9", "<td>0.610</td>", "ice / no"):
         assert text in html, text
 
 

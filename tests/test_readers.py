@@ -93,13 +93,12 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
     (tmp_path / "trunc.mtz").write_bytes(good.read_bytes()[:3000])
     cases["truncated"] = tmp_path / "trunc.mtz"
     cases["no columns"], _ = make_mtz(tmp_path / "nocol.mtz", {"FC": ("F", None), "PHIC": ("P", None)})
-    cases["unmerged"], _ = make_mtz(tmp_path / "unm.mtz", {"I": ("J", None), "SIGI": ("Q", None)}, unmerged=True)
     (tmp_path / "empty.cif").write_text("data_x\n_cell.length_a 10\n")
     cases["cif without reflections"] = tmp_path / "empty.cif"
     (tmp_path / "bad.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     cases["corrupt gzip"] = tmp_path / "bad.gz"
     expected = {"missing": "no such file", "directory": "directory", "text": "not an MTZ",
-                "truncated": "corrupt", "no columns": "no intensity", "unmerged": "unmerged",
+                "truncated": "corrupt", "no columns": "no intensity",
                 "cif without reflections": "no reflection data", "corrupt gzip": "corrupt gzip"}
     for what, path in cases.items():
         with pytest.raises(InputError) as info:
@@ -120,7 +119,7 @@ def test_gzipped_mmcif_and_blocks(tmp_path, real_data):
     assert read(src, block=0).observables["I"].columns == a.observables["I"].columns
 
 
-def test_xds_ascii_merged_and_unmerged(tmp_path):
+def test_xds_ascii_merged(tmp_path):
     rng = np.random.default_rng(5)
     hkl = gemmi.make_miller_array(gemmi.UnitCell(40, 50, 60, 90, 90, 90), gemmi.SpaceGroup("P 21 21 21"), 2.0, 30)
     i = rng.exponential(100, len(hkl))
@@ -134,16 +133,7 @@ def test_xds_ascii_merged_and_unmerged(tmp_path):
     obs = read(merged).observables["I"]
     assert len(obs) == len(hkl) and obs.columns == ("IMEAN", "SIGIMEAN")
     np.testing.assert_allclose(obs.values, i, rtol=1e-3)
-    unmerged = tmp_path / "INTEGRATE.HKL"
-    unmerged.write_text(header.format(merge="FALSE") + body)
-    with pytest.raises(InputError, match="unmerged"):
-        read(unmerged)
-
-
-def test_real_unmerged_files_are_refused(shared_dir):
-    for path in (shared_dir / "data" / "real" / "unmerged").glob("*.mtz"):
-        with pytest.raises(InputError, match="unmerged"):
-            read(path)
+    assert read(merged).merged is None
 
 
 _GOOD_MTZ: bytes | None = None
@@ -180,13 +170,17 @@ _refln.intensity_sigma
 
 
 def _analyse_or_input_error(path) -> None:
-    """Reading and analysing must end in a result or an InputError, nothing else."""
+    """Reading and analysing must end in a result or an InputError, nothing else (no warning either)."""
+    import warnings
+
     from auspex_helcaraxe.host import Host
 
-    try:
-        Host().analyse(read(path), detectors="icefinder")
-    except InputError as exc:
-        assert "\n" not in str(exc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            Host().analyse(read(path), detectors="icefinder")
+        except InputError as exc:
+            assert "\n" not in str(exc)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

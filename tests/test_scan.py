@@ -428,7 +428,7 @@ def test_simulated_survey_summary_matches_the_host(tmp_path):
 
 
 def test_real_data_survey_stores_the_published_probabilities(tmp_path, shared_dir, published_dir, published_reference):
-    """All real files through a 2-process scan: each stored once, unmerged ones failed with their reason,
+    """All real files through a 2-process scan: each stored once, unmerged ones merged and analysed,
     and the stored probabilities are the published pipeline's (where the same columns were read)."""
     root = shared_dir / "data" / "real"
     db = tmp_path / "real.db"
@@ -438,10 +438,11 @@ def test_real_data_survey_stores_the_published_probabilities(tmp_path, shared_di
     assert report.found == len(found) and report.done + report.failed == len(found)
     con = sqlite3.connect(db)
     assert sorted(f for (f,) in con.execute("SELECT file FROM datasets")) == sorted(found)
-    for file, reason in report.failures:
-        if "/unmerged/" in file:
-            assert "unmerged" in reason
-    assert sum("/unmerged/" in f for f, _ in report.failures) == len(list((root / "unmerged").iterdir()))
+    # unmerged files are merged on the fly; the one failure is the 6 Å data set
+    assert [(Path(f).name, "too low for any ice range" in r) for f, r in report.failures] == [("brap_pk_6A_scaled2.mtz", True)]
+    unmerged_files = {str(p) for p in (root / "unmerged").iterdir()}
+    ok = {f for (f,) in con.execute("SELECT file FROM datasets WHERE status = 'ok'")}
+    assert unmerged_files <= ok
     compared = 0
     for name, ref in published_reference.items():
         path = next(p for p in found if Path(p).name == name)

@@ -146,14 +146,15 @@ def _import_auspex():
         pkg = importlib.import_module("auspex")  # its __init__ puts its own directory on sys.path
         modules = {name: importlib.import_module(name)
                    for name in ("Auspex", "Plotter", "ReflectionData.ReflectionBase")}
-    except ImportError as exc:
+    except Exception as exc:  # noqa: BLE001 - not installed, or e.g. numpy 2 breaking a compiled dependency
         if previous is not None:
             sys.modules["Helcaraxe"] = previous
         else:
             sys.modules.pop("Helcaraxe", None)
-        raise InputError(NOT_INSTALLED.format(reason=f"{type(exc).__name__}: {exc}")) from None
-    except Exception as exc:  # noqa: BLE001 - e.g. numpy 2 breaking a compiled dependency
-        raise InputError(NOT_INSTALLED.format(reason=f"importing it failed: {type(exc).__name__}: {exc}")) from None
+        reason = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ImportError):
+            reason = "importing it failed: " + reason
+        raise InputError(NOT_INSTALLED.format(reason=reason)) from None
     modules["auspex"] = pkg
     return modules
 

@@ -1,8 +1,10 @@
 """Reading reflection files into :class:`~auspex_helcaraxe.reflections.Reflections`: one dispatch.
 
-Each format has its own module that turns a file into a ``gemmi.Mtz`` (gemmi does the parsing);
-:mod:`.columns` then picks the I and F columns and applies the published filter, the same for
-every format. :func:`read` sniffs the format from the file's first bytes.
+Each format has its own module whose ``read_mtz`` turns a file into a ``gemmi.Mtz`` (gemmi does the
+parsing where it reads the format; small readers only for scalepack and SHELX). Unmerged data are
+merged on the fly by :mod:`.unmerged` (gemmi ``Intensities``); :mod:`.columns` then picks the I and F
+columns, checks the values and applies the published filter, the same for every format.
+:func:`read` sniffs the format from the file's first bytes.
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..errors import InputError
 from ..reflections import Reflections
-from . import mmcif, mtz, xds
-from .columns import reflections_from_mtz, one_line
+from . import mmcif, mtz, scalepack, shelx, unmerged, xds
+from .columns import one_line, reflections_from_mtz
+from .options import ReadOptions
 
-__all__ = ["read", "InputError"]
+__all__ = ["read", "InputError", "ReadOptions", "FORMATS"]
+
+# Sniffed in this order; the first module whose ``sniff(head)`` is true reads the file.
+FORMATS = {"mtz": mtz, "xds": xds, "scalepack": scalepack, "mmcif": mmcif, "shelx": shelx}
+_NAMES = "an MTZ, sf-mmCIF, XDS_ASCII, scalepack or SHELX HKLF 4 file"
 
 
 def read(
@@ -25,60 +32,58 @@ def read(
     columns: Mapping[str, str] | None = None,
     block: str | int | None = None,
     data: bytes | None = None,
+    cell: Sequence[float] | None = None,
+    space_group: str | None = None,
 ) -> Reflections:
-    """Read a merged MTZ, PDB sf-mmCIF (optionally gzipped) or XDS_ASCII file.
+    """Read an MTZ (merged or unmerged), PDB sf-mmCIF (optionally gzipped), XDS_ASCII / XSCALE,
+    scalepack ``.sca`` or SHELX ``HKLF 4`` file.
 
     ``columns`` overrides the automatic choice, e.g. ``{"I": "IMEAN", "F": "FP"}`` (the sigma
     column is the ``Q``-type column that follows, or ``SIG<label>``). ``block`` picks the sf-mmCIF
     data block by name or 0-based number (default: the first block with reflections).
     ``data``: the file's bytes when the caller has already read them (the scan hashes them), so the
-    file is not read again; sf-mmCIF is then parsed from memory, other formats still from ``path``.
+    file is not read again where the format's reader parses from memory (sf-mmCIF, scalepack, SHELX).
+    ``cell`` (a, b, c, α, β, γ) and ``space_group``: symmetry for formats that carry none (SHELX
+    ``.hkl`` without an ``.ins``/``.res`` beside it).
+    Unmerged data are merged (``Reflections.merged`` says so); reflections with invalid resolutions or
+    values are dropped and counted (``Reflections.dropped``).
     Raises :class:`InputError` with a one-line reason for anything that cannot be analysed.
     """
     path = os.fspath(path)
-    if data is not None:
-        return _read_data(path, data, columns, block)
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, not a reflection file")
-    head = _head(path)
-    fmt = _sniff(head)
+    options = ReadOptions(block=block, cell=tuple(cell) if cell is not None else None, space_group=space_group)
+    if data is None:
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise InputError(f"{path}: is a directory, not a reflection file")
+        head = _head(path)
+    else:
+        data = _gunzip(path, data)
+        head = data[:4096]
+    fmt = next((name for name, module in FORMATS.items() if module.sniff(head)), None)
     if fmt is None:
-        raise InputError(f"{path}: not an MTZ, sf-mmCIF or XDS_ASCII file")
-    module = {"mtz": mtz, "mmcif": mmcif, "xds": xds}[fmt]
+        raise InputError(f"{path}: not {_NAMES}")
     try:
-        as_mtz = module.read_mtz(path, head=head, block=block)
+        parsed = FORMATS[fmt].read_mtz(path, head=head, text=data, options=options)
+        merge = None
+        if unmerged.needs_merging(parsed):
+            parsed, merge = unmerged.merge(path, parsed)
     except InputError:
         raise
-    except (RuntimeError, ValueError, IndexError, OSError, UnicodeDecodeError) as exc:
+    except (RuntimeError, ValueError, IndexError, OSError, UnicodeDecodeError, EOFError) as exc:
         kind = "MTZ" if fmt == "mtz" else "reflection"
         raise InputError(f"{path}: corrupt {kind} file ({one_line(exc)})") from None
-    return reflections_from_mtz(path, as_mtz, columns)
+    return reflections_from_mtz(path, parsed, columns, merged=merge)
 
 
-def _read_data(path: str, data: bytes, columns: Mapping[str, str] | None, block: str | int | None) -> Reflections:
-    """:func:`read` on bytes already in memory (gzip decompressed here, once)."""
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = zlib.decompress(data, 47)  # gzip (or zlib) header, whole stream
-        except zlib.error as exc:
-            raise InputError(f"{path}: corrupt gzip file ({exc})") from None
-    head = data[:4096]
-    fmt = _sniff(head)
-    if fmt is None:
-        raise InputError(f"{path}: not an MTZ, sf-mmCIF or XDS_ASCII file")
+def _gunzip(path: str, data: bytes) -> bytes:
+    """``data`` decompressed when it is gzipped (once, in memory)."""
+    if data[:2] != b"\x1f\x8b":
+        return data
     try:
-        if fmt == "mmcif":
-            as_mtz = mmcif.read_mtz(path, head=head, block=block, text=data)
-        else:  # gemmi reads these from the file itself (as without ``data``)
-            as_mtz = {"mtz": mtz, "xds": xds}[fmt].read_mtz(path, head=head, block=block)
-    except InputError:
-        raise
-    except (RuntimeError, ValueError, IndexError, OSError, UnicodeDecodeError) as exc:
-        kind = "MTZ" if fmt == "mtz" else "reflection"
-        raise InputError(f"{path}: corrupt {kind} file ({one_line(exc)})") from None
-    return reflections_from_mtz(path, as_mtz, columns)
+        return zlib.decompress(data, 47)  # gzip (or zlib) header, whole stream
+    except zlib.error as exc:
+        raise InputError(f"{path}: corrupt gzip file ({exc})") from None
 
 
 def _head(path: str, size: int = 4096) -> bytes:
@@ -92,17 +97,6 @@ def _head(path: str, size: int = 4096) -> bytes:
         try:
             with gzip.open(path, "rb") as fh:
                 head = fh.read(size)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{path}: corrupt gzip file ({exc})") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: corrupt gzip file ({one_line(exc)})") from None
     return head
-
-
-def _sniff(head: bytes) -> str | None:
-    """The format name of a file from its (decompressed) first bytes, or None."""
-    if mtz.sniff(head):
-        return "mtz"
-    if xds.sniff(head):
-        return "xds"
-    if mmcif.sniff(head):
-        return "mmcif"
-    return None

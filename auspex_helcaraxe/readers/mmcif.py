@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from ..errors import InputError
+from .options import ReadOptions
 
 CHUNK_OVER = 12 << 20  # texts above this (~300 k reflections) are parsed in pieces (below: whole, faster)
 CHUNK_BYTES = 2 << 20  # larger texts are parsed in pieces of the _refln loop: a gemmi document of 1 M rows
@@ -21,13 +22,15 @@ def sniff(head: bytes) -> bool:
     return b"data_" in head or b"_refln." in head or b"loop_" in head
 
 
-def read_mtz(path: str, head: bytes = b"", block: str | int | None = None, text: bytes | None = None):
-    """The chosen reflection block as a ``gemmi.Mtz`` (default: the first, as the paper used).
+def read_mtz(path: str, head: bytes = b"", text: bytes | None = None, options: ReadOptions = ReadOptions()):
+    """The chosen reflection block (``options.block``; default: the first, as the paper used) as a
+    ``gemmi.Mtz``, or as the ``gemmi.ReflnBlock`` itself when it is unmerged (merged by the caller).
 
     ``text``: the (decompressed) file content when already in memory; parsed without touching ``path``.
     """
     import gemmi
 
+    block = options.block
     if text is not None and (block is None or str(block) == "0") and len(text) > CHUNK_OVER:
         chunked = _chunked_mtz(text)
         if chunked is not None:
@@ -51,7 +54,7 @@ def read_mtz(path: str, head: bytes = b"", block: str | int | None = None, text:
     if not rblock.default_loop:
         raise InputError(f"{path}: no reflection data (_refln loop) in block {rblock.block.name}")
     if rblock.is_unmerged():
-        raise InputError(f"{path}: unmerged data; Helcaraxe needs merged intensities or amplitudes")
+        return rblock
     return gemmi.CifToMtz().convert_block_to_mtz(rblock)
 
 

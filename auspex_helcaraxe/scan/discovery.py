@@ -11,13 +11,14 @@ from typing import Iterable, Iterator
 from ..errors import InputError
 
 # What a directory walk picks up (case-insensitive): MTZ, PDB sf-mmCIF (plain or gzipped), the
-# PDB archive's ``r1abcsf.ent(.gz)`` naming.
-PATTERNS = ("*.mtz", "*.mtz.gz", "*-sf.cif", "*.cif", "*.cif.gz", "r*sf.ent", "r*sf.ent.gz")
+# PDB archive's ``r1abcsf.ent(.gz)`` naming, scalepack, SHELX / XDS ``.hkl``.
+PATTERNS = ("*.mtz", "*.mtz.gz", "*-sf.cif", "*.cif", "*.cif.gz", "r*sf.ent", "r*sf.ent.gz",
+            "*.sca", "*.sca.gz", "*.hkl", "*.hkl.gz")  # .hkl: SHELX HKLF 4 and XDS_ASCII.HKL
 # Files given directly with these suffixes are lists of paths (one per line), not reflection files.
 LIST_SUFFIXES = (".txt", ".lst", ".list", ".paths")
 
 _PDB_SF_ENT = re.compile(r"^r([0-9a-z]{4}|pdb_[0-9a-z]{8})sf\.ent(\.gz)?$", re.IGNORECASE)
-_SUFFIXES = (".gz", ".mtz", ".cif", ".ent")
+_SUFFIXES = (".gz", ".mtz", ".cif", ".ent", ".sca", ".hkl")
 
 
 def is_reflection_name(name: str) -> bool:

@@ -526,15 +526,26 @@ def evaluate(
         md += ["", "Flagged ranges as observable + range index (e.g. `F5`). Nonpredictable ranges are never flagged.", ""]
 
     result["markdown"] = "\n".join(md) + "\n"
-    if out_md is not None and out_md.is_file():
-        kept = kept_block(out_md.read_text())
-        if kept:  # the k-fold section (training.kfold) is not recomputed here: keep it
-            result["markdown"] += "\n" + kept + "\n"
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)
-        out_md.write_text(result["markdown"])
+        # generated sections that are not recomputed here are kept, in this order: the independent
+        # contamination models (training.independent), then the k-fold section (training.kfold)
+        kept = [_independent_section(out_md), kept_block(out_md.read_text()) if out_md.is_file() else ""]
+        out_md.write_text(result["markdown"] + "".join("\n" + k + "\n" for k in kept if k))
         log(f"wrote {out_md} and {fig_path}")
     return result
+
+
+def _independent_section(md_path: Path) -> str:
+    """The section written by :mod:`.independent` in an existing ``md_path`` (kept on regeneration)."""
+    from .independent import MD_END, SECTION_HEAD
+
+    if not md_path.is_file():
+        return ""
+    text = md_path.read_text()
+    if SECTION_HEAD not in text or MD_END not in text:
+        return ""
+    return text[text.index(SECTION_HEAD) : text.index(MD_END) + len(MD_END)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,155 @@
+"""The independent contamination model (training/independent.py): no simulator code, requested
+strength in the ring's shell, zero bias outside the rings' reach, deterministic for a seed."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import numpy as np
+import pytest
+
+from auspex_helcaraxe.ice_ranges import ice_ranges
+from auspex_helcaraxe.reflections import Observable, Reflections
+from auspex_helcaraxe.training import independent as ind
+
+
+def _clean(seed: int = 0, n: int = 30000, d_min: float = 1.8) -> Reflections:
+    """A plain Wilson-like data set built here (not with the simulator)."""
+    rng = np.random.default_rng(seed)
+    s3 = rng.uniform(1 / 30.0**3, 1 / d_min**3, n)
+    d = (1 / s3) ** (1 / 3)
+    order = np.argsort(-d)
+    d = d[order]
+    s = 1 / d
+    mean = 1000 * np.exp(-20 * s * s / 4)
+    i = mean * rng.exponential(1.0, n)
+    sig = np.sqrt(0.02 * mean * mean + 2.0 * i + 1.0)
+    i_obs = i + rng.normal(0, 1, n) * sig
+    f = np.sqrt(np.maximum(i_obs, 0) + sig)
+    sf = sig / (2 * f)
+    obs = {"I": Observable("I", ("I", "SIGI"), d.astype(np.float32), i_obs.astype(np.float32), sig.astype(np.float32)),
+           "F": Observable("F", ("F", "SIGF"), d.astype(np.float32), f.astype(np.float32), sf.astype(np.float32))}
+    return Reflections("test.mtz", "P 21 21 21", (50, 60, 70, 90, 90, 90), n, obs)
+
+
+def test_no_simulator_import():
+    tree = ast.parse(inspect.getsource(ind))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            mod = ("." * node.level) + (node.module or "")
+            names.append(mod)
+            names += [f"{mod}.{a.name}" for a in node.names]
+    assert names
+    assert not [n for n in names if "simulate" in n], names
+
+
+@pytest.mark.parametrize("family", ind.FAMILIES)
+@pytest.mark.parametrize("strength", [0.15, 1.0, 4.0])
+def test_requested_strength_in_shell(family, strength):
+    base = _clean()
+    dr = ind.contaminate(base, family, strength, 7)
+    for kind in ("I", "F"):
+        st = dr.strength[kind]
+        assert st, (family, kind)
+        top = max(st.values())
+        if family == "growing" and not dr.reachable:
+            assert top < strength
+        else:
+            assert top == pytest.approx(strength, rel=1e-3 if family != "growing" else 2e-2)
+
+
+def test_bias_zero_outside_rings_and_realised():
+    base = _clean(1)
+    st = 1.0
+    dr = ind.contaminate(base, "summation", st, 3)
+    lines = ind.ih_lines()
+    o0, o1 = base.observables["I"], dr.reflections.observables["I"]
+    assert len(o0) == len(o1)  # summation removes nothing
+    s = 1 / o0.d.astype(np.float64)
+    reach = dr.params["r_out"] + 8 * dr.params["fwhm"] * (1 + 4 * dr.params["eta"])
+    near = np.zeros(s.size, bool)
+    for d, _ in lines:
+        near |= np.abs(s - 1 / (d * dr.params["lattice_scale"])) < reach
+    changed = o1.values != o0.values
+    assert changed.any()
+    assert not np.any(changed & ~near)  # untouched reflections are bit-identical
+    # the range with the requested strength: its realised mean bias is positive where the ring
+    # crosses the peak region, and its mean |I| is the denominator of the strength
+    ranges = {r.index: r for r in ice_ranges()}
+    idx = max(dr.strength["I"], key=dr.strength["I"].get)
+    r = ranges[idx]
+    m = (o0.d >= r.d_min) & (o0.d <= r.d_max)
+    diff = o1.values[m].astype(float) - o0.values[m]
+    local = np.mean(np.abs(o0.values[m]))
+    assert np.max(diff) > 0.3 * st * local  # noise-free peak = st·local; noise may lower a single one
+
+
+def test_deterministic_and_different_seeds():
+    base = _clean(2)
+    for fam in ind.FAMILIES:
+        a = ind.contaminate(base, fam, 0.6, 11)
+        b = ind.contaminate(base, fam, 0.6, 11)
+        c = ind.contaminate(base, fam, 0.6, 12)
+        for k in ("I", "F"):
+            np.testing.assert_array_equal(a.reflections.observables[k].values, b.reflections.observables[k].values)
+        assert a.strength == b.strength
+        assert any(len(a.reflections.observables[k]) != len(c.reflections.observables[k])
+                   or np.any(a.reflections.observables[k].values != c.reflections.observables[k].values) for k in ("I", "F"))
+
+
+def test_overload_leaves_gap_and_lines():
+    base = _clean(3)
+    dr = ind.contaminate(base, "overload", 1.0, 5)
+    assert len(dr.reflections.observables["I"]) < len(base.observables["I"])
+    # literature positions of the three strong Ih lines (Röttger et al. 1994 cell)
+    d = [x for x, _ in ind.ih_lines()[:3]]
+    assert d == pytest.approx([3.895, 3.661, 3.439], abs=0.003)
+    assert ind.ic_lines()[0][0] == pytest.approx(3.671, abs=0.003)
+
+
+def test_merge_rejects_outlier():
+    x = np.array([[0.0, 0.1, -0.1, 50.0]])
+    sx = np.ones_like(x)
+    mean, sig = ind._merge(x, sx, np.ones_like(x, bool), np.array([4]))
+    assert abs(mean[0]) < 0.1 and sig[0] == pytest.approx(0.5773, rel=1e-3)
+
+
+def test_summarise_tables():
+    rng = np.random.default_rng(0)
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    flags = {"ours": [], "published": [], "ours@0.5": [], "Icefinder": []}
+    for ds in range(6):
+        for fam, nom, st in [("clean", 0.0, 0.0)] * 3 + [("summation", s, s) for s in ind.STRENGTHS for _ in range(3)]:
+            for k, v in (("dataset", f"d{ds}"), ("family", fam), ("kind", "F"), ("range", 1), ("strength", st),
+                         ("nominal", nom), ("draw", 0), ("predictable", True)):
+                rows[k].append(v)
+            for d, s50 in (("ours", 0.5), ("published", 2.0), ("ours@0.5", 0.4), ("Icefinder", 100.0)):
+                flags[d].append(bool(st > s50))
+    rows["flags"] = flags
+    meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 6, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
+    res = ind.summarise(rows, meta, ("summation",), bootstrap=50)
+    assert res["specificity"]["per data set"]["ours"]["value"] == 1.0
+    assert 0.3 < res["s50"]["summation F"]["ours"] < 0.6
+    assert 2.0 < res["s50"]["summation F"]["published"] < 4.0
+    assert np.isnan(res["s50"]["summation F"]["Icefinder"])
+    assert res["worst"]["Icefinder F"]["family"] == "summation"
+    assert res["s50_ours_better"]["summation F"] == 1.0
+    text = ind.markdown({**res, "wall_s": 1.0})
+    assert ind.MD_BEGIN in text and ind.MD_END in text
+
+
+def test_section_written_and_kept_by_evaluate(tmp_path):
+    from auspex_helcaraxe.training.evaluate import _independent_section
+
+    md = tmp_path / "evaluation.md"
+    md.write_text("# Evaluation\n\nold text\n")
+    sec = f"{ind.SECTION_HEAD}\n\n{ind.MD_BEGIN}\n\nnumbers v1\n\n{ind.MD_END}\n"
+    ind.write_section(md, sec)
+    ind.write_section(md, sec.replace("v1", "v2"))
+    text = md.read_text()
+    assert text.count(ind.SECTION_HEAD) == 1 and "v2" in text and "v1" not in text and "old text" in text
+    assert _independent_section(md).startswith(ind.SECTION_HEAD) and _independent_section(md).endswith(ind.MD_END)
