@@ -131,3 +131,18 @@ def test_tiny_training_run(tmp_path):
     assert summary["networks"]["F"]["macs_per_plot"] == count_macs(build_model())
     # the training set was cached: a second call reads it instead of simulating again
     assert len(list((tmp_path / "cache").glob("set_*/done"))) == 2
+
+
+def test_relabel_weak_labels_only_whole_rings_above_the_strength():
+    from auspex_helcaraxe.training.train import relabel_weak
+
+    y = np.array([0, 0, 1, 0, 0, 0])
+    meta = [{"strength": 0.5, "effects": ["spike"]},  # whole, strong enough: iced now
+            {"strength": 0.5, "effects": ["spike", "partial"]},  # partial ring: unchanged
+            {"strength": 2.0, "effects": ["spike"]},  # already iced
+            {"strength": 0.1, "effects": ["oversubtracted"]},  # too weak
+            {"strength": 0.3, "effects": ["excluded"]},  # a gap, not a spike
+            {"strength": 0.0, "effects": []}]
+    new, changed = relabel_weak(y, meta, 0.25)
+    assert new.tolist() == [1, 0, 1, 0, 0, 0] and changed == 1
+    assert y.tolist() == [0, 0, 1, 0, 0, 0]  # the input is not modified

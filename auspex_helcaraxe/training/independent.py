@@ -480,7 +480,8 @@ def _edges(levels=STRENGTHS) -> np.ndarray:
 
 
 def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int = SEED,
-                         families=FAMILIES, strengths=STRENGTHS, log=None) -> dict[str, Any]:
+                         families=FAMILIES, strengths=STRENGTHS, log=None,
+                         networks: str | None = None) -> dict[str, Any]:
     from ..icefinder import score as icefinder_score
     from ..network import load_networks
     from ..plots import make_plots
@@ -491,7 +492,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     real_dir = real_dir or tdata.default_real_dir()
     if real_dir is None:
         raise InputError("no real data directory")
-    contenders = {"ours": load_networks(None)}
+    contenders = {"ours": load_networks(networks)}  # None: the shipped networks
     pub = _published_dir(real_dir)
     if pub is not None:
         contenders["published"] = load_networks(pub)
@@ -826,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", default=None, help="write the generated section into this Markdown file")
     ap.add_argument("--notes", default=None, help="hand-written summary inserted at the top of the section")
     ap.add_argument("--from-json", default=None, help="re-render a saved --json result instead of evaluating")
+    ap.add_argument("--networks", default=None, help="our networks from this directory (default: the shipped ones)")
     a = ap.parse_args(argv)
     if a.from_json:
         saved = json.loads(Path(a.from_json).read_text())
@@ -836,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = saved.get("command", "")
     else:
         real_dir = Path(a.real) if a.real else tdata.default_real_dir()
-        res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")))
+        res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")), networks=a.networks)
         cmd = "python -m auspex_helcaraxe.training.independent " + " ".join(argv if argv is not None else sys.argv[1:])
         res["command"] = cmd.strip()
     notes = Path(a.notes).read_text() if a.notes else ""

@@ -97,6 +97,17 @@ def training_set(
     return out
 
 
+def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float) -> tuple[np.ndarray, int]:
+    """Labels with the plots of whole rings (spike or over-subtraction, not partial, not only excluded)
+    of strength ≥ ``min_strength`` × the local mean intensity also iced, visible or not; returns the
+    new labels and how many changed. The default rule labels only visible rings (docs/simulator.md)."""
+    extra = np.array([m.get("strength", 0.0) >= min_strength
+                      and bool({"spike", "oversubtracted"} & set(m.get("effects", ())))
+                      and "partial" not in m.get("effects", ()) for m in meta], dtype=bool)
+    new = np.where(extra, 1, y).astype(y.dtype)
+    return new, int(np.count_nonzero(new != y))
+
+
 def _class_weight(y: np.ndarray) -> dict[int, float]:
     pos = float(np.mean(y))
     if pos <= 0 or pos >= 1:
@@ -152,6 +163,7 @@ def train(
     threads: int | None = None,
     fold: int = 0,
     n_folds: int = 2,
+    weak_label: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -164,6 +176,8 @@ def train(
     ``fold`` / ``n_folds`` choose another fold of ``training.data.background_folds`` (its training
     part; the default, fold 0 of 2, is the fixed split of the shipped networks and leaves data and
     cards exactly as before; other folds are recorded in the card as ``background_fold``).
+    ``weak_label``: also label iced the plots a whole ring reaches at ≥ this strength (see
+    :func:`relabel_weak`; an experiment for weak ice, recorded in the card; default off).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import keras
@@ -199,11 +213,16 @@ def train(
               "tensorflow": tf.__version__, "keras": keras.__version__, "git": tdata.git_state()}
     if (fold, n_folds) != (0, 2):  # the default keeps today's cards key for key
         params["background_fold"] = {"fold": fold, "n_folds": n_folds}
+    if weak_label is not None:
+        params["weak_label"] = weak_label
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
         tk = time.time()
         X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log)
+        if weak_label is not None:
+            y, n_new = relabel_weak(y, meta, weak_label)
+            log(f"{kind}: weak-label {weak_label}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
         tr, va = tdata.split_by_group(groups, val_fraction, seed)
         if kind == "F":
             model = build_model(seed=seed, name="helcaraxe_fobs")
@@ -301,11 +320,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="fold of training.data.background_folds whose training part gives the real backgrounds "
                          "(default 0: the fixed split of the shipped networks)")
     ap.add_argument("--n-folds", type=int, default=2)
+    ap.add_argument("--weak-label", type=float, default=None, metavar="STRENGTH",
+                    help="experiment: also label iced the plots of whole rings at >= STRENGTH x the local mean")
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
               backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
               threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
-              fold=a.fold, n_folds=a.n_folds)
+              fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
