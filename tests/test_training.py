@@ -137,8 +137,8 @@ def test_relabel_weak_labels_only_whole_rings_above_the_strength():
     from auspex_helcaraxe.training.train import relabel_weak
 
     y = np.array([0, 0, 1, 0, 0, 0])
-    meta = [{"strength": 0.5, "effects": ["spike"]},  # whole, strong enough: iced now
-            {"strength": 0.5, "effects": ["spike", "partial"]},  # partial ring: unchanged
+    meta = [{"strength": 0.5, "effects": "spike,sigma"},  # whole, strong enough: iced now (meta's format)
+            {"strength": 0.5, "effects": "spike,sigma,partial"},  # partial ring: unchanged
             {"strength": 2.0, "effects": ["spike"]},  # already iced
             {"strength": 0.1, "effects": ["oversubtracted"]},  # too weak
             {"strength": 0.3, "effects": ["excluded"]},  # a gap, not a spike

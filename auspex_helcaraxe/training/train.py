@@ -101,9 +101,12 @@ def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float) -> tuple[
     """Labels with the plots of whole rings (spike or over-subtraction, not partial, not only excluded)
     of strength ≥ ``min_strength`` × the local mean intensity also iced, visible or not; returns the
     new labels and how many changed. The default rule labels only visible rings (docs/simulator.md)."""
-    extra = np.array([m.get("strength", 0.0) >= min_strength
-                      and bool({"spike", "oversubtracted"} & set(m.get("effects", ())))
-                      and "partial" not in m.get("effects", ()) for m in meta], dtype=bool)
+    def effects(m: dict) -> set[str]:  # "spike,sigma" in the training meta (or a sequence)
+        e = m.get("effects") or ()
+        return set(e.split(",")) if isinstance(e, str) else set(e)
+
+    extra = np.array([m.get("strength", 0.0) >= min_strength and bool({"spike", "oversubtracted"} & effects(m))
+                      and "partial" not in effects(m) for m in meta], dtype=bool)
     new = np.where(extra, 1, y).astype(y.dtype)
     return new, int(np.count_nonzero(new != y))
 
