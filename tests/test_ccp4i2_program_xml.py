@@ -65,6 +65,20 @@ def test_ccp4i2_program_xml_one_element_per_range_and_verdict(tmp_path):
     flagged_by = {e.get("detector"): e.text for e in root.findall("Verdict/FlaggedBy")}
     assert flagged_by == {"helcaraxe": "2", "icefinder": "3"}
     assert [f.text for f in root.findall("Figure")] == ["helcaraxe_I.png"]
+    assert root.find("Input/Merged") is None and root.findall("Input/Dropped") == []
+
+
+def test_ccp4i2_program_xml_says_what_the_reader_merged_and_dropped(tmp_path):
+    from dataclasses import replace
+
+    from auspex_helcaraxe.readers.unmerged import MergeInfo
+
+    base = make_analysis()
+    refl = replace(base.reflections, merged=MergeInfo(150, 50, ("I", "SIGI")), dropped={"d_invalid": 3})
+    root = program_xml(Analysis(refl, base.results, base.options))
+    assert root.findtext("Input/Merged/NObservations") == "150"
+    assert root.findtext("Input/Merged/Multiplicity") == "3"
+    assert [(e.get("reason"), e.text) for e in root.findall("Input/Dropped")] == [("d_invalid", "3")]
 
 
 def test_ccp4i2_report_verdict_sentence():

@@ -56,6 +56,15 @@ def program_xml(analysis: "Analysis", figures: list[str] | tuple[str, ...] = ())
     _sub(root, "Cell", [round(x, 4) for x in doc["cell"]])
     _sub(root, "NReflections", doc["n_reflections"])
     _sub(root, "Detectors", doc["detectors"])
+    inp = ET.SubElement(root, "Input")
+    merged = doc["input"]["merged"]
+    if merged is not None:  # unmerged input, merged on the fly
+        el = ET.SubElement(inp, "Merged")
+        for tag, key in (("NObservations", "n_observations"), ("NUnique", "n_unique"),
+                         ("Multiplicity", "multiplicity"), ("Method", "method")):
+            _sub(el, tag, merged.get(key))
+    for reason, count in doc["input"]["dropped"].items():
+        _sub(inp, "Dropped", count).set("reason", reason)
     for kind, entry in doc["observables"].items():
         obs = ET.SubElement(root, "Observable", {"kind": kind})
         _sub(obs, "Columns", entry["columns"])
