@@ -51,7 +51,6 @@ def describe_drop(key: str) -> str:
 MIN_VALID = 10  # fewer valid reflections in every observable: nothing to analyse
 
 
-
 def reflections_from_mtz(path: str, mtz, columns: Mapping[str, str] | None = None,
                          merged: "MergeInfo | None" = None) -> Reflections:
     """The I and/or F observables of a merged ``gemmi.Mtz`` (see :func:`auspex_helcaraxe.readers.read`).
@@ -69,11 +68,12 @@ def reflections_from_mtz(path: str, mtz, columns: Mapping[str, str] | None = Non
     except (RuntimeError, ValueError) as exc:  # e.g. no or zero unit cell
         raise InputError(f"{path}: cannot compute resolutions ({one_line(exc)})") from None
     valid_d = np.isfinite(d) & (d >= MIN_D)
+    hkl = mtz.make_miller_array()
     dropped = {"d_invalid": int(valid_d.size - np.count_nonzero(valid_d))}
     observables, found = {}, False
     for kind in ("I", "F"):
         wanted = (columns or {}).get(kind)
-        obs = _observable(path, mtz, kind, d, valid_d, wanted, dropped)
+        obs = _observable(path, mtz, kind, d, hkl, valid_d, wanted, dropped)
         found |= obs is not None
         if obs is not None and len(obs) >= MIN_VALID:
             observables[kind] = obs
@@ -132,8 +132,8 @@ def _find_pair(path: str, mtz, kind: str, wanted: str | None):
     return candidates[0] if candidates else None
 
 
-def _observable(path: str, mtz, kind: str, d: np.ndarray, valid_d: np.ndarray, wanted: str | None,
-                dropped: dict[str, int]) -> Observable | None:
+def _observable(path: str, mtz, kind: str, d: np.ndarray, hkl: np.ndarray, valid_d: np.ndarray,
+                wanted: str | None, dropped: dict[str, int]) -> Observable | None:
     """The observable's kept reflections (None without its columns); ``dropped`` counts the invalid."""
     pair = _find_pair(path, mtz, kind, wanted)
     if pair is not None:
@@ -158,8 +158,7 @@ def _observable(path: str, mtz, kind: str, d: np.ndarray, valid_d: np.ndarray, w
     if negative is not None:
         dropped["F_negative"] = int(np.count_nonzero(negative))
         keep &= ~negative
-    hkl = mtz.make_miller_array()[keep]
-    return Observable(kind=kind, columns=labels, d=d[keep], values=values[keep], sigmas=sigmas[keep], hkl=hkl)
+    return Observable(kind=kind, columns=labels, d=d[keep], values=values[keep], sigmas=sigmas[keep], hkl=hkl[keep])
 
 
 def _merge_anomalous(mtz, kind: str):

@@ -36,7 +36,7 @@ def table(path: str, lines: list[bytes], n_values: int, first_line: int = 1, kin
         try:
             out[:, j] = np.where(np.char.strip(field) == b"", b"nan", field).astype(np.float64)
         except ValueError:
-            bad = next(i for i, ln in enumerate(lines) if not _number(ln[a:b]))
+            bad = next((i for i, ln in enumerate(lines) if not _number(ln[a:b])), 0)
             text = lines[bad].decode("ascii", "replace")
             raise InputError(f"{path}: {kind} line {first_line + bad} not readable: {text!r}") from None
     if not np.isfinite(out[:, :3]).all() or (out[:, :3] != np.round(out[:, :3])).any():
