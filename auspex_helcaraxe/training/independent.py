@@ -798,14 +798,9 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
 
 def write_section(md_path: Path, section: str) -> None:
     """Replace the generated section in ``md_path`` (between the markers, heading included) or append it."""
-    text = md_path.read_text() if md_path.exists() else ""
-    if SECTION_HEAD in text and MD_END in text:
-        a = text.index(SECTION_HEAD)
-        b = text.index(MD_END) + len(MD_END)
-        text = text[:a] + section.rstrip("\n") + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    md_path.write_text(text)
+    from .evaluate import replace_block
+
+    replace_block(md_path, section, SECTION_HEAD, MD_END)
 
 
 def _json_default(o):
