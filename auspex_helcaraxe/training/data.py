@@ -38,6 +38,12 @@ def default_real_dir() -> Path | None:
     return d if d.is_dir() else None
 
 
+def published_dir_beside(real_dir: str | os.PathLike) -> Path | None:
+    """The published networks that ship beside the real data (``<shared>/reference/published``), if present."""
+    d = Path(real_dir).parents[1] / "reference" / "published"
+    return d if d.is_dir() else None
+
+
 @dataclass(frozen=True)
 class RealLabel:
     """One row of ``labels.tsv``: the file, its label and the iced ranges per observable."""

@@ -408,8 +408,7 @@ def evaluate(
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     real_dir = Path(real_dir) if real_dir is not None else tdata.default_real_dir()
     if published_dir is None and real_dir is not None:
-        cand = real_dir.parents[1] / "reference" / "published"
-        published_dir = cand if cand.is_dir() else None
+        published_dir = tdata.published_dir_beside(real_dir)
     contenders = contenders_from(networks_dir, published_dir)
     names = list(contenders) + (["Icefinder"] if icefinder else [])
     result: dict[str, Any] = {"contenders": {n: {k: {"name": v.card.name, "sha256": v.card.sha256} for k, v in nets.items()}

@@ -466,13 +466,6 @@ def _growing(o: _Observation, unit_b, unit_v, params, strength, loc, in_rng, rng
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _published_dir(real_dir: Path | None) -> Path | None:
-    if real_dir is None:
-        return None
-    cand = real_dir.parents[1] / "reference" / "published"
-    return cand if cand.is_dir() else None
-
-
 def _edges(levels=STRENGTHS) -> np.ndarray:
     lv = np.asarray(levels, float)
     mids = np.sqrt(lv[:-1] * lv[1:])
@@ -483,19 +476,16 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                          families=FAMILIES, strengths=STRENGTHS, log=None,
                          networks: str | None = None) -> dict[str, Any]:
     from ..icefinder import score as icefinder_score
-    from ..network import load_networks
     from ..plots import make_plots
     from ..readers import read
+    from .evaluate import contenders_from
     from .metrics import proportion, strength_at_half
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     real_dir = real_dir or tdata.default_real_dir()
     if real_dir is None:
         raise InputError("no real data directory")
-    contenders = {"ours": load_networks(networks)}  # None: the shipped networks
-    pub = _published_dir(real_dir)
-    if pub is not None:
-        contenders["published"] = load_networks(pub)
+    contenders = contenders_from(networks, tdata.published_dir_beside(real_dir))  # networks None: shipped
     t_start = time.time()
     held = tdata.background_split(real_dir)[1]
     bases = []

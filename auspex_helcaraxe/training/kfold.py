@@ -159,8 +159,7 @@ def kfold_evaluate(
     if real_dir is None:
         raise FileNotFoundError("no real data directory (../shared/data/real)")
     if published_dir is None:
-        cand = real_dir.parents[1] / "reference" / "published"
-        published_dir = cand if cand.is_dir() else None
+        published_dir = tdata.published_dir_beside(real_dir)
     n_folds = len(fold_networks)
     folds = run_folds(fold_networks, real_dir, published_dir, ice_seeds, icefinder=icefinder, log=log)
     pooled = Rows.concat(folds)
