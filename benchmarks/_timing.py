@@ -1,10 +1,29 @@
-"""Timing helper shared by the benchmark scripts."""
+"""Helpers shared by the benchmark scripts: timing, and a baseline checkout to time against."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
+import tempfile
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def baseline_worktree(ref: str) -> Iterator[Path]:
+    """A detached ``git worktree`` of ``ref`` in a temporary directory (removed afterwards), for
+    A/B runs of this tree against ``ref`` with ``PYTHONPATH`` set to each tree."""
+    with tempfile.TemporaryDirectory(prefix="helcaraxe-baseline-") as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), ref], check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:

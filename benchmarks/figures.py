@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _timing import ROOT, baseline_worktree
 
 # One process, the steps of `helcaraxe check FILE --out DIR` timed in CPU ms (process_time, which a busy
 # machine disturbs less than wall time): analysis (interpreter start to the JSON written), figures
@@ -90,36 +90,32 @@ def main() -> None:
     ref = args.baseline or git("merge-base", "HEAD", "main")
     commit = git("rev-parse", "--short", ref)
 
-    with tempfile.TemporaryDirectory(prefix="helcaraxe-figbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="helcaraxe-figbench-") as tmp, baseline_worktree(ref) as base:
         tmp = Path(tmp)
-        base = tmp / "baseline"
-        git("worktree", "add", "--detach", str(base), ref)
-        try:
-            def check(tree: Path, out: str | None) -> list[str]:
-                cmd = [sys.executable, "-m", "auspex_helcaraxe.cli", "check", str(data), "-q"]
-                return cmd + (["--out", str(tmp / out), "--format", args.format] if out else [])
 
-            a_cmd, b_cmd, floor_cmd = check(ROOT, "a"), check(base, "b"), check(ROOT, None)
-            imp = [sys.executable, "-c", "import numpy, matplotlib.figure, matplotlib.backends.backend_agg"]
-            imp0 = [sys.executable, "-c", "import numpy"]
-            for cmd, tree in ((a_cmd, ROOT), (b_cmd, base), (floor_cmd, ROOT), (imp, None), (imp0, None)):
-                run(cmd, tree)  # warm-up: page cache, .pyc files
-            a, b, floor, mpl = [], [], [], []
-            for _ in range(args.pairs):
-                a.append(run(a_cmd, ROOT))
-                b.append(run(b_cmd, base))
-                floor.append(run(floor_cmd, ROOT))
-                m, n = run(imp, None), run(imp0, None)
-                mpl.append((m[0] - n[0], m[1] - n[1]))
-            phases: dict[str, list[list[float]]] = {"A": [], "B": []}
-            for _ in range(args.phases):
-                for side, tree in (("A", ROOT), ("B", base)):
-                    env = dict(os.environ, PYTHONPATH=str(tree))
-                    out = subprocess.run([sys.executable, "-c", PHASES, str(data), str(tmp / f"p{side}")], env=env,
-                                         cwd=tree, capture_output=True, text=True, check=True).stdout
-                    phases[side].append(json.loads(out.strip().splitlines()[-1]))
-        finally:
-            git("worktree", "remove", "--force", str(base))
+        def check(tree: Path, out: str | None) -> list[str]:
+            cmd = [sys.executable, "-m", "auspex_helcaraxe.cli", "check", str(data), "-q"]
+            return cmd + (["--out", str(tmp / out), "--format", args.format] if out else [])
+
+        a_cmd, b_cmd, floor_cmd = check(ROOT, "a"), check(base, "b"), check(ROOT, None)
+        imp = [sys.executable, "-c", "import numpy, matplotlib.figure, matplotlib.backends.backend_agg"]
+        imp0 = [sys.executable, "-c", "import numpy"]
+        for cmd, tree in ((a_cmd, ROOT), (b_cmd, base), (floor_cmd, ROOT), (imp, None), (imp0, None)):
+            run(cmd, tree)  # warm-up: page cache, .pyc files
+        a, b, floor, mpl = [], [], [], []
+        for _ in range(args.pairs):
+            a.append(run(a_cmd, ROOT))
+            b.append(run(b_cmd, base))
+            floor.append(run(floor_cmd, ROOT))
+            m, n = run(imp, None), run(imp0, None)
+            mpl.append((m[0] - n[0], m[1] - n[1]))
+        phases: dict[str, list[list[float]]] = {"A": [], "B": []}
+        for _ in range(args.phases):
+            for side, tree in (("A", ROOT), ("B", base)):
+                env = dict(os.environ, PYTHONPATH=str(tree))
+                out = subprocess.run([sys.executable, "-c", PHASES, str(data), str(tmp / f"p{side}")], env=env,
+                                     cwd=tree, capture_output=True, text=True, check=True).stdout
+                phases[side].append(json.loads(out.strip().splitlines()[-1]))
 
     def med(xs, i=0):
         return statistics.median(x[i] for x in xs)

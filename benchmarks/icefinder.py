@@ -20,12 +20,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from _timing import median_time
+from _timing import ROOT, baseline_worktree, median_time
 
 from auspex_helcaraxe import icefinder
 from auspex_helcaraxe.errors import InputError
@@ -110,21 +109,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _against(args) -> int:
     """Alternating rounds of this tree and a worktree of ``args.against``, each in its own process."""
-    root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), args.against], check=True)
-        try:
-            sides: dict[str, list[dict]] = {"this tree": [], args.against: []}
-            for _ in range(args.rounds):
-                for name, src in (("this tree", root), (args.against, tree)):
-                    env = {**os.environ, "PYTHONPATH": str(src)}
-                    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--shared", args.shared,
-                                          "--repeat", str(args.repeat), "--emit-json"],
-                                         env=env, check=True, capture_output=True, text=True).stdout
-                    sides[name].append(json.loads(out.strip().splitlines()[-1]))
-        finally:
-            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+    with baseline_worktree(args.against) as tree:
+        sides: dict[str, list[dict]] = {"this tree": [], args.against: []}
+        for _ in range(args.rounds):
+            for name, src in (("this tree", ROOT), (args.against, tree)):
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--shared", args.shared,
+                                      "--repeat", str(args.repeat), "--emit-json"],
+                                     env=env, check=True, capture_output=True, text=True).stdout
+                sides[name].append(json.loads(out.strip().splitlines()[-1]))
     a, b = sides["this tree"], sides[args.against]
     keys = sorted(set(a[0]) & set(b[0]), key=lambda k: a[0][k][0])
     ratios = []
