@@ -119,7 +119,6 @@ def test_merge_rejects_outlier():
 
 
 def test_summarise_tables():
-    rng = np.random.default_rng(0)
     rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
     flags = {"ours": [], "published": [], "ours@0.5": [], "Icefinder": []}
     for ds in range(6):

@@ -479,7 +479,6 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     from ..plots import make_plots
     from ..readers import read
     from .evaluate import contenders_from
-    from .metrics import proportion, strength_at_half
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     real_dir = real_dir or tdata.default_real_dir()
@@ -508,8 +507,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     rows: list[dict[str, Any]] = []
     pending: dict[str, list[tuple[int, np.ndarray]]] = {"I": [], "F": []}
 
-    def add_plots(refl: Reflections, meta: dict, select: dict[str, dict[int, float]] | None,
-                  clean_counts: dict | None):
+    def add_plots(refl: Reflections, meta: dict, select: dict[str, dict[int, float]] | None):
         flags = ice_flags(refl)
         for kind, o in refl.observables.items():
             if kind not in ("I", "F") or len(o) == 0:
@@ -532,14 +530,9 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                     if inputs is None:
                         inputs = plots.inputs  # standardised once per observable
                     pending[kind].append((len(rows) - 1, inputs[k].copy()))
-            if clean_counts is not None:
-                clean_counts[kind] = plots
 
-    clean_plots: dict[str, dict] = {}
     for name, base in bases:
-        cc: dict = {}
-        add_plots(base, {"dataset": name, "family": "clean", "nominal": 0.0, "draw": -1}, None, cc)
-        clean_plots[name] = cc
+        add_plots(base, {"dataset": name, "family": "clean", "nominal": 0.0, "draw": -1}, None)
     n_draws = n_unreach = n_fail = 0
     for fi, fam in enumerate(families):
         t0 = time.time()
@@ -554,7 +547,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                         continue
                     n_draws += 1
                     n_unreach += int(not dr.reachable)
-                    add_plots(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j}, dr.strength, None)
+                    add_plots(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j}, dr.strength)
         log(f"  {fam}: {time.time() - t0:.0f} s, {len(rows)} rows so far")
     # network predictions, batched
     probs = {c: np.full(len(rows), np.nan) for c in contenders}
@@ -573,7 +566,6 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         detectors[c] = np.array([(not np.isnan(p)) and p >= thr[c].get(r["kind"], 0.5) for p, r in zip(probs[c], rows)])
     detectors["ours@0.5"] = np.array([(not np.isnan(p)) and p >= 0.5 for p, r in zip(probs["ours"], rows)])
     detectors["Icefinder"] = np.array([r["Icefinder"] for r in rows])
-    names = list(detectors)
     table = {"dataset": [r["dataset"] for r in rows], "family": [r["family"] for r in rows],
              "kind": [r["kind"] for r in rows], "range": [r["range"] for r in rows],
              "strength": [r["strength"] for r in rows], "nominal": [r["nominal"] for r in rows],
