@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/scan.py [--networks DIR] [--n 24] [--min 10000] [--max 500000] [--workers 1 2]
     python benchmarks/scan.py --pdb-tree 120 [--workers 1 2]   # what the PDB serves (benchmarks/pdbtree.py)
+    python benchmarks/scan.py --pdb-tree 60 --floor            # only gunzip + gemmi's parse: the reader's floor
     python benchmarks/scan.py --rss 1000000                     # peak RSS of a worker on one such entry
 
 ``--pdb-tree N`` writes N gzipped sf-mmCIF entries in PDB layout with the PDB's spread of sizes (the
@@ -28,7 +29,6 @@ and the network column stays 0: pass the published ones as a stand-in).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import tempfile
@@ -162,6 +162,31 @@ def peak_rss(path: Path) -> float:
     return float(line.split()[-1])
 
 
+def read_floor(files: list[Path], rounds: int = 3) -> np.ndarray:
+    """Seconds per file (best of ``rounds``) of gunzip + ``gemmi.cif.read_string`` alone: the least any
+    reader built on gemmi spends before it sees a value (no column choice, no arrays, no detector)."""
+    import zlib
+
+    import gemmi
+
+    best = np.full(len(files), np.inf)
+    for _ in range(rounds):
+        for k, path in enumerate(files):
+            raw = path.read_bytes()
+            t = time.perf_counter()
+            text = zlib.decompress(raw, 47) if raw[:2] == b"\x1f\x8b" else raw
+            gemmi.cif.read_string(text)
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
+
+
+def print_floor(files: list[Path], cores: int = 2) -> None:
+    floor = read_floor(files)
+    print(f"\nreading floor (gunzip + gemmi CIF parse only, best of 3, one process): {floor.mean() * 1e3:.1f} ms per "
+          f"data set -> {PDB_SURVEY} entries on {cores} fully used cores: {PDB_SURVEY * floor.mean() / cores / 60:.1f} min "
+          f"before any column is chosen or detector run")
+
+
 def pdb_tree(args, options) -> int:
     """The ``--pdb-tree`` mode: see the module docstring."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -183,7 +208,9 @@ def pdb_tree(args, options) -> int:
         t = time.perf_counter()
         n_found = sum(1 for _ in discover([root]))
         print(f"discovery: {n_found} files in {(time.perf_counter() - t) * 1e3:.0f} ms")
-        counts = []
+        print_floor(files)
+        if args.floor:
+            return 0
         rows = {}
         for label, old in (("before", True), ("after", False)):
             times, cpu = stage_times(files, options, root.parent / f"stages_{label}.db", old=old)
@@ -223,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dir", help="where to write the data sets (default: a temporary directory)")
     parser.add_argument("--pdb-tree", type=int, metavar="N", help="PDB-layout tree of N gzipped sf-mmCIF (+ the real ones)")
+    parser.add_argument("--floor", action="store_true", help="with --pdb-tree: only the reading floor (gunzip + gemmi parse)")
     parser.add_argument("--rss", type=int, metavar="N", help="peak worker RSS on one gzipped sf-mmCIF of N reflections")
     args = parser.parse_args(argv)
     if args.rss:
