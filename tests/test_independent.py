@@ -152,3 +152,41 @@ def test_section_written_and_kept_by_evaluate(tmp_path):
     text = md.read_text()
     assert text.count(ind.SECTION_HEAD) == 1 and "v2" in text and "v1" not in text and "old text" in text
     assert _independent_section(md).startswith(ind.SECTION_HEAD) and _independent_section(md).endswith(ind.MD_END)
+
+
+def test_card_metrics_written_into_the_measured_cards_only(tmp_path):
+    """--cards: our numbers go into metrics.independent_model of the card of the network measured;
+    a card of another network is refused, the .tflite files are never touched."""
+    import json
+
+    from auspex_helcaraxe.errors import InputError
+    from auspex_helcaraxe.training.cards import update_metrics
+
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    flags = {"ours": [], "published": [], "ours@0.5": [], "Icefinder": []}
+    for ds in range(6):
+        for fam, st in [("clean", 0.0)] * 3 + [("summation", s) for s in ind.STRENGTHS for _ in range(3)]:
+            for k, v in (("dataset", f"d{ds}"), ("family", fam), ("kind", "F"), ("range", 1), ("strength", st),
+                         ("nominal", st), ("draw", 0), ("predictable", True)):
+                rows[k].append(v)
+            for d in flags:
+                flags[d].append(bool(st > 0.5) or (d == "ours" and fam == "clean" and ds == 0))
+    rows["flags"] = flags
+    meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 6, "n_draws": 0, "n_unreachable": 0,
+            "n_no_line_in_range": 0}
+    m = ind.card_metrics(ind.summarise(rows, meta, ("summation",), bootstrap=20))
+    assert set(m) == {"F"}
+    f = m["F"]
+    assert 0.3 < f["s50"]["summation"] < 0.7 and f["worst_family"]["family"] == "summation"
+    assert f["detection_per_plot"]["summation"][0] == 0.0 and f["detection_per_plot"]["summation"][-1] == 1.0
+    assert f["specificity_clean_per_dataset"]["k"] == 5 and f["specificity_clean_per_dataset"]["n"] == 6
+    json.dumps(m, allow_nan=False)  # the card stays strict JSON
+
+    (tmp_path / "x_fobs.tflite").write_bytes(b"net")
+    (tmp_path / "x_fobs.json").write_text(json.dumps({"name": "x", "sha256": "abc", "metrics": {"old": 1}}))
+    update_metrics(tmp_path, "independent_model", m, sha256={"F": "abc"})
+    card = json.loads((tmp_path / "x_fobs.json").read_text())
+    assert card["metrics"]["old"] == 1 and card["metrics"]["independent_model"]["s50"] == f["s50"]
+    assert (tmp_path / "x_fobs.tflite").read_bytes() == b"net"
+    with pytest.raises(InputError, match="describes network"):
+        update_metrics(tmp_path, "independent_model", m, sha256={"F": "other"})

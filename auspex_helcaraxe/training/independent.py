@@ -574,7 +574,8 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
              "flags": {d: v.tolist() for d, v in detectors.items()},
              "prob": {c: [None if np.isnan(x) else round(float(x), 5) for x in v] for c, v in probs.items()}}
     meta = {"thresholds": thr, "draws": draws, "seed": seed, "n_datasets": len(bases), "n_draws": n_draws,
-            "n_unreachable": n_unreach, "n_no_line_in_range": n_fail}
+            "n_unreachable": n_unreach, "n_no_line_in_range": n_fail,
+            "sha256": {c: {k: n.card.sha256 for k, n in nets.items()} for c, nets in contenders.items()}}
     res = summarise(table, meta, families, strengths)
     res["wall_s"] = time.time() - t_start
     res["rows"] = table
@@ -692,6 +693,41 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
     return res
 
 
+def card_metrics(res: dict[str, Any], detector: str = "ours") -> dict[str, dict[str, Any]]:
+    """What a model card carries from this evaluation, per observable: S50 per family (with its 95 %
+    bootstrap interval), detection per plot at each strength, the worst family, and the specificity on
+    the unmodified held-out backgrounds. Only ``detector``'s own numbers (the published networks' are
+    in docs/evaluation.md)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in ("I", "F"):
+        keys = [f for f in res["families"] if f"{f} {kind}" in res["s50"]]
+        if not keys:
+            continue
+        worst = res.get("worst", {}).get(f"{detector} {kind}")
+        out[kind] = {
+            "command": res.get("command", ""),
+            "data": (f"{len(res['families'])} contamination families written without the simulator's code "
+                     f"(docs/simulator.md, 'Independent contamination models'), injected into {res['n_datasets']} "
+                     f"held-out clean real data sets x {res['draws']} draws; strength = peak bias / local mean |I|"),
+            "strengths": res["strengths"],
+            "s50": {f: _finite(res["s50"][f"{f} {kind}"][detector]) for f in keys},
+            "s50_ci95": {f: [_finite(x) for x in res.get("s50_ci", {}).get(f"{f} {kind}", {}).get(detector, [])]
+                         for f in keys},
+            "detection_per_plot": {f: [c["value"] if c["n"] else None for c in res["per_plot"][f"{f} {kind}"][detector]]
+                                   for f in keys},
+            "worst_family": None if worst is None else {"family": worst["family"], "s50": _finite(worst["s50"])},
+            "specificity_clean_per_plot": res["specificity"]["per plot"][kind][detector],
+            "specificity_clean_per_dataset": res["specificity"]["per data set"][detector],
+        }
+    return out
+
+
+def _finite(x: float) -> float | str | None:
+    """JSON-safe: NaN (never reached 50 %) -> None, inf -> "inf"."""
+    x = float(x)
+    return None if math.isnan(x) else ("inf" if math.isinf(x) else round(x, 4))
+
+
 # ----------------------------------------------------------------------------- report
 
 MD_BEGIN = "<!-- independent:begin -->"
@@ -805,11 +841,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notes", default=None, help="hand-written summary inserted at the top of the section")
     ap.add_argument("--from-json", default=None, help="re-render a saved --json result instead of evaluating")
     ap.add_argument("--networks", default=None, help="our networks from this directory (default: the shipped ones)")
+    ap.add_argument("--cards", default=None, metavar="DIR",
+                    help="write our networks' numbers into their model cards in DIR (metrics.independent_model)")
     a = ap.parse_args(argv)
     if a.from_json:
         saved = json.loads(Path(a.from_json).read_text())
         res = summarise(saved["rows"], {k: saved[k] for k in ("thresholds", "draws", "seed", "n_datasets", "n_draws",
-                                                               "n_unreachable", "n_no_line_in_range")},
+                                                               "n_unreachable", "n_no_line_in_range", "sha256")
+                                        if k in saved},
                         tuple(saved["families"]), tuple(saved["strengths"]))
         res.update(wall_s=saved["wall_s"], rows=saved["rows"])
         cmd = saved.get("command", "")
@@ -825,6 +864,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.json).write_text(json.dumps(res, indent=1, default=_json_default) + "\n")
     if a.md:
         write_section(Path(a.md), text)
+    if a.cards:
+        from .cards import update_metrics
+
+        for path in update_metrics(a.cards, "independent_model", card_metrics(res),
+                                   sha256=res.get("sha256", {}).get("ours")):
+            print(f"wrote metrics.independent_model into {path}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,38 @@
+"""Evaluation results written into the model cards of the networks they measured (``metrics.<key>``).
+
+The card is the one place a user reads a network's numbers; evaluations that produce card numbers call
+:func:`update_metrics` instead of having them copied by hand. The network files are not touched (the
+card's ``sha256`` stays that of the ``.tflite`` file it describes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import InputError
+
+
+def update_metrics(card_dir: str | Path, key: str, per_observable: Mapping[str, Any],
+                   sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Set ``metrics[key]`` of the ``*iobs*.json`` / ``*fobs*.json`` card in ``card_dir`` for each
+    observable (``"I"``, ``"F"``) in ``per_observable``; return the cards written.
+
+    ``sha256``: the digests of the networks that were measured, per observable; a card describing
+    another network is refused (its numbers would be someone else's).
+    """
+    written = []
+    for kind, value in per_observable.items():
+        pattern = "*iobs*.json" if kind == "I" else "*fobs*.json"
+        cards = [p for p in sorted(Path(card_dir).glob(pattern)) if p.with_suffix(".tflite").exists()]
+        if len(cards) != 1:
+            raise InputError(f"{card_dir}: expected one {pattern} card beside its network, found {len(cards)}")
+        card = json.loads(cards[0].read_text())
+        if sha256 and sha256.get(kind) and card.get("sha256") != sha256[kind]:
+            raise InputError(f"{cards[0]}: describes network {card.get('sha256', '?')[:12]}, "
+                             f"the evaluation measured {sha256[kind][:12]}")
+        card.setdefault("metrics", {})[key] = value
+        cards[0].write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        written.append(cards[0])
+    return written
