@@ -182,9 +182,15 @@ def test_real_threshold_rule_meets_both_targets_and_lodo_holds_each_set_out():
 
 
 def test_family_evaluation_reports_each_family_and_a_worst_case():
-    from auspex_helcaraxe.training.families import FAMILIES, evaluate_families
+    from auspex_helcaraxe.network import default_network_dir
+    from auspex_helcaraxe.training.families import FAMILIES, evaluate_families_many
 
-    res = evaluate_families(n_sim=4, real_dir=None, seed=5)
+    # two network directories (here the same networks twice) are scored on the same draws
+    runs = evaluate_families_many([None, str(default_network_dir())], n_sim=4, real_dir=None, seed=5)
+    res = runs[None]
+    assert runs[str(default_network_dir())] == res
+    spec = res["specificity_clean"]["F simulated"]
+    assert spec["n"] > 0 and 0 <= spec["k"] <= spec["n"]
     assert {"spike", "oversubtracted"} <= set(res["families"]) <= set(FAMILIES)
     strong = res["families"]["spike"]["0.6-10"]
     assert sum(v["n"] for v in strong.values()) > 0

@@ -1,19 +1,25 @@
-"""Detection per contamination family (the current networks; no retraining).
+"""The simulator's contamination families: their definitions (one table, used by the per-family
+evaluation and by leave-one-family-out training) and detection per family.
 
-    python -m auspex_helcaraxe.training.families [--n-sim 150] [--json OUT]
+    python -m auspex_helcaraxe.training.families [--n-sim 150] [--json OUT] [--networks DIR ...]
 
 Each family forces one of the simulator's ice effects (``simulate.ice.draw_rings`` options) on
 clean simulated data sets (test seeds) and on the held-out clean real data sets (semi-synthetic), at
 strengths drawn log-uniformly in 0.15–0.6× (weak) and 0.6–10× (moderate/strong) of the local mean
 intensity. Reported per family and observable: sensitivity on the iced plots (simulator ground truth)
-and the worst family. These families all come from this project's simulator: the numbers are
-simulator-only evidence, and leave-one-family-out *retraining* is not done here.
+and the worst family; with ``--networks`` several network directories are scored on the same draws,
+with their specificity on the clean plots of the same bases. These families all come from this
+project's simulator: the numbers are simulator-only evidence. Leave-one-family-out retraining
+(:func:`excluding`, ``train --exclude-family``): docs/evaluation.md, "Leave-one-family-out retraining
+(reduced budget)".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +41,65 @@ FAMILIES = {
     # ring shell excluded by integration (reflections removed), bias on the remaining edges
     "excluded": {"sign": 1.0, "excluded": True},
 }
+# A drawn ring (``simulate.ice.draw_rings``) is partial when fewer than this share of its observations
+# carry the ice: the rule of ``simulate.ice.ring_strength_in_range`` (effect "partial").
+PARTIAL_FRACTION = 0.55
+# Which drawn rings belong to each family. oversubtracted, partial and excluded are attributes of a ring
+# (negative sign; fraction < 0.55; shell removed) and may combine in one ring, which then belongs to each
+# of them; spike is the ring with none of them (positive bias on all observations, shell kept).
+MEMBER: dict[str, Callable[[dict], bool]] = {
+    "spike": lambda r: r["sign"] > 0 and r["fraction"] >= PARTIAL_FRACTION and not r["excluded"],
+    "oversubtracted": lambda r: r["sign"] < 0,
+    "partial": lambda r: r["fraction"] < PARTIAL_FRACTION,
+    "excluded": lambda r: bool(r["excluded"]),
+}
+MAX_REDRAWS = 1000
+
+
+def ring_families(ring: dict) -> set[str]:
+    """The families one drawn ring belongs to (:data:`MEMBER`)."""
+    return {f for f, member in MEMBER.items() if member(ring)}
+
+
+@contextmanager
+def excluding(family: str | None) -> Iterator[None]:
+    """While active, the simulator draws no ring of ``family`` (None: nothing changes).
+
+    The rings of each iced data set (simulated or semi-synthetic) are redrawn, from the same
+    generator, until none belongs to the family: the simulator's own distribution conditioned on "no
+    ring of the family" (after :data:`MAX_REDRAWS` draws the family's rings are dropped). Whether a
+    data set has ice at all is drawn before and is unchanged. For ``excluded`` the option
+    ``excluded=False`` is also set in the data set's ring options, which keeps ``simulate_dataset``
+    from marking shells excluded after the drawing (the only place excluded shells come from).
+    ``simulate/`` itself is not changed (its source fingerprint keys the training-set cache and is in
+    the model cards), so the shared ``draw_rings`` is swapped in ``simulate.dataset`` and
+    ``simulate.semi`` for the duration.
+    """
+    if family is None:
+        yield
+        return
+    if family not in MEMBER:
+        raise ValueError(f"unknown family {family!r} (one of {', '.join(MEMBER)})")
+    from ..simulate import dataset, ice, semi
+
+    member, original = MEMBER[family], (dataset.draw_rings, semi.draw_rings)
+
+    def draw(rng, d_min, d_max, opt):
+        if family == "excluded":
+            opt["excluded"] = False
+        for _ in range(MAX_REDRAWS):
+            rings = ice.draw_rings(rng, d_min, d_max, opt)
+            if not any(member(r) for r in rings):
+                return rings
+        return [r for r in rings if not member(r)]
+
+    dataset.draw_rings = semi.draw_rings = draw
+    try:
+        yield
+    finally:
+        dataset.draw_rings, semi.draw_rings = original
+
+
 SEED = 40_000_000
 BANDS = {"weak 0.15-0.6": (0.15, 0.6), "0.6-10": (0.6, 10.0)}
 
@@ -52,16 +117,45 @@ def _bases(n_sim: int, real_dir: Path | None):
                 continue
 
 
-def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED) -> dict:
+def _score_plots(nets: dict, obs) -> dict | None:
+    """(plots, {kind: probabilities of the predictable plots}) of one observable, None if none."""
+    plots = make_plots(obs)
+    pred = plots.predictable
+    if not pred.any():
+        return None
+    return {"ranges": np.array(plots.ranges, dtype=object)[pred], "p": nets[obs.kind].predict(plots.inputs[pred])}
+
+
+def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED,
+                      networks: str | Path | None = None) -> dict:
+    """Sensitivity per family, band, observable and set of the networks in ``networks`` (default: the
+    shipped ones), the worst family, and the specificity on the clean plots of the same bases."""
+    return evaluate_families_many([networks], n_sim, real_dir, seed)[networks]
+
+
+def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path | None = None,
+                           seed: int = SEED) -> dict:
+    """:func:`evaluate_families` for several network directories on the same draws (one per key)."""
     from ..simulate import add_ice
 
-    nets = load_networks(None)
+    runs = {d: load_networks(d) for d in network_dirs}
     rng = np.random.default_rng(seed)
-    out: dict = {}
+    out: dict = {d: {} for d in runs}
     bases = list(_bases(n_sim, real_dir))
+    clean: dict = {d: {} for d in runs}
+    for cat, base in bases:
+        for kind, obs in base.observables.items():
+            for d, nets in runs.items():
+                if kind not in nets or len(obs.d) == 0:
+                    continue
+                sc = _score_plots(nets, obs)
+                if sc is None:
+                    continue
+                k, n = clean[d].get(f"{kind} {cat}", (0, 0))
+                clean[d][f"{kind} {cat}"] = (k + int(np.sum(sc["p"] < nets[kind].card.threshold)), n + len(sc["p"]))
     for fam, opts in FAMILIES.items():
         for band, (lo, hi) in BANDS.items():
-            hits: dict = {}
+            hits: dict = {d: {} for d in runs}
             for cat, base in bases:
                 strength = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
                 try:
@@ -69,39 +163,39 @@ def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int 
                 except (InputError, ValueError):
                     continue
                 for kind, obs in refl.observables.items():
-                    if kind not in nets or len(obs.d) == 0:
+                    if len(obs.d) == 0:
                         continue
-                    plots = make_plots(obs)
-                    pred = plots.predictable
-                    if not pred.any():
-                        continue
-                    p = nets[kind].predict(plots.inputs[pred])
-                    for r, v in zip(np.array(plots.ranges, dtype=object)[pred], p):
-                        t = truth.get(r.index)
-                        if t is None or not t.label(kind):
+                    for d, nets in runs.items():
+                        if kind not in nets:
                             continue
-                        k, n = hits.get((cat, kind), (0, 0))
-                        hits[(cat, kind)] = (k + int(v >= nets[kind].card.threshold), n + 1)
-            for (cat, kind), (k, n) in hits.items():
-                out.setdefault(fam, {}).setdefault(band, {})[f"{kind} {cat}"] = proportion(k, n)
-    worst = {}
-    for band in BANDS:
-        for key in {k for f in out.values() for k in f.get(band, {})}:
-            vals = [(out[f][band][key]["value"], f) for f in out if key in out[f].get(band, {}) and out[f][band][key]["n"] >= 10]
-            if vals:
-                v, f = min(vals)
-                worst[f"{band} {key}"] = {"family": f, "sensitivity": round(v, 3)}
-    return {"families": out, "worst": worst}
+                        sc = _score_plots(nets, obs)
+                        if sc is None:
+                            continue
+                        for r, v in zip(sc["ranges"], sc["p"]):
+                            t = truth.get(r.index)
+                            if t is None or not t.label(kind):
+                                continue
+                            k, n = hits[d].get((cat, kind), (0, 0))
+                            hits[d][(cat, kind)] = (k + int(v >= nets[kind].card.threshold), n + 1)
+            for d in runs:
+                for (cat, kind), (k, n) in hits[d].items():
+                    out[d].setdefault(fam, {}).setdefault(band, {})[f"{kind} {cat}"] = proportion(k, n)
+    res = {}
+    for d in runs:
+        fams = out[d]
+        worst = {}
+        for band in BANDS:
+            for key in {k for f in fams.values() for k in f.get(band, {})}:
+                vals = [(fams[f][band][key]["value"], f) for f in fams if key in fams[f].get(band, {}) and fams[f][band][key]["n"] >= 10]
+                if vals:
+                    v, f = min(vals)
+                    worst[f"{band} {key}"] = {"family": f, "sensitivity": round(v, 3)}
+        res[d] = {"families": fams, "worst": worst,
+                  "specificity_clean": {key: proportion(k, n) for key, (k, n) in sorted(clean[d].items())}}
+    return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.families")
-    ap.add_argument("--n-sim", type=int, default=150)
-    ap.add_argument("--real", default=None)
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args(argv)
-    real_dir = Path(args.real) if args.real else tdata.default_real_dir()
-    res = evaluate_families(args.n_sim, real_dir)
+def _print(res: dict) -> None:
     for fam, bands in res["families"].items():
         for band, parts in bands.items():
             cells = "  ".join(f"{k}: {v['value']:.2f} ({v['k']}/{v['n']})" for k, v in sorted(parts.items()))
@@ -109,8 +203,29 @@ def main(argv: list[str] | None = None) -> int:
     print("worst family per band / observable / set:")
     for k, v in sorted(res["worst"].items()):
         print(f"  {k:40s} {v['family']:15s} {v['sensitivity']:.2f}")
+    print("specificity on the clean plots of the same bases: " + "  ".join(
+        f"{k}: {v['value']:.3f} ({v['k']}/{v['n']})" for k, v in res["specificity_clean"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.families")
+    ap.add_argument("--n-sim", type=int, default=150)
+    ap.add_argument("--real", default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--networks", nargs="+", default=None, metavar="DIR",
+                    help="network directories (default: the shipped ones); several are scored on the same draws "
+                         "and the JSON then maps each directory to its result")
+    args = ap.parse_args(argv)
+    real_dir = Path(args.real) if args.real else tdata.default_real_dir()
+    dirs = args.networks or [None]
+    runs = evaluate_families_many(dirs, args.n_sim, real_dir)
+    for d, res in runs.items():
+        if len(dirs) > 1:
+            print(f"== {d}")
+        _print(res)
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+        out = runs[dirs[0]] if len(dirs) == 1 else {"runs": runs}
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 

@@ -68,13 +68,17 @@ def training_set(
     background_fraction: float = 0.3,
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
+    exclude_family: str | None = None,
 ):
-    """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``."""
+    """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``.
+    ``exclude_family``: draw no ring of this family (``training.families.excluding``)."""
     from .. import simulate
     from ..errors import InputError
     from ..readers import read
 
-    def make(n_datasets, seed, observable, backgrounds, background_fraction):
+    from .families import excluding
+
+    def make(n_datasets, seed, observable, backgrounds, background_fraction, exclude_family=None):
         kwargs: dict[str, Any] = {}
         if backgrounds:
             refl = []
@@ -85,11 +89,14 @@ def training_set(
                     log(f"background {p}: skipped ({exc})")
             kwargs["backgrounds"] = refl
             kwargs["background_fraction"] = background_fraction
-        return simulate.make_training_set(n_datasets, seed, observable=observable, **kwargs)
+        with excluding(exclude_family):
+            return simulate.make_training_set(n_datasets, seed, observable=observable, **kwargs)
 
     key = {"n_datasets": n_datasets, "seed": seed, "observable": observable,
            "backgrounds": [str(p) for p in backgrounds] if backgrounds else None,
            "background_fraction": background_fraction if backgrounds else None}
+    if exclude_family is not None:  # the default keeps today's cache keys
+        key["exclude_family"] = exclude_family
     t = time.time()
     out = tdata.cached(make, key, cache_dir, log)
     log(f"{observable}: {len(out[1])} plots ({int(np.sum(out[1]))} iced) from {len(np.unique(out[2]))} data sets "
@@ -167,6 +174,7 @@ def train(
     fold: int = 0,
     n_folds: int = 2,
     weak_label: float | None = None,
+    exclude_family: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -181,6 +189,9 @@ def train(
     cards exactly as before; other folds are recorded in the card as ``background_fold``).
     ``weak_label``: also label iced the plots a whole ring reaches at ≥ this strength (see
     :func:`relabel_weak`; an experiment for weak ice, recorded in the card; default off).
+    ``exclude_family``: leave-one-family-out, the training (and validation) data contain no ring of
+    this family of ``training.families.FAMILIES`` (see ``families.excluding``; recorded in the card
+    and the cache key; default None: data, cache keys and cards as without it).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import keras
@@ -218,11 +229,18 @@ def train(
         params["background_fold"] = {"fold": fold, "n_folds": n_folds}
     if weak_label is not None:
         params["weak_label"] = weak_label
+    if exclude_family is not None:
+        from .families import MEMBER
+
+        if exclude_family not in MEMBER:
+            raise ValueError(f"unknown family {exclude_family!r} (one of {', '.join(MEMBER)})")
+        params["exclude_family"] = exclude_family
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
         tk = time.time()
-        X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log)
+        X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log,
+                                              exclude_family)
         if weak_label is not None:
             y, n_new = relabel_weak(y, meta, weak_label)
             log(f"{kind}: weak-label {weak_label}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
@@ -276,6 +294,8 @@ def train(
             f"{len(np.unique(groups))} data sets, {len(y)} plots of {kind}, {int(np.sum(y))} iced by the "
             "simulator's ground truth (spike visible over >= 1 % of the plot; docs/simulator.md)"
             + (f"; {len(backgrounds)} clean real data sets used as backgrounds with simulated ice" if backgrounds else "")
+            + (f"; no ring of the family {exclude_family!r} (leave-one-family-out, training.families.excluding)"
+               if exclude_family is not None else "")
             + ". Never trained on the published networks' outputs."
         )
         card = json.loads(path.with_suffix(".json").read_text())
@@ -307,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m auspex_helcaraxe.training.train [OUT_DIR] [--seed N] ...`` (the CLI has ``helcaraxe train``)."""
     import argparse
 
+    from .families import FAMILIES
+
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("out_dir", nargs="?", default="resources")
     ap.add_argument("--seed", type=int, default=0)
@@ -325,11 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-folds", type=int, default=2)
     ap.add_argument("--weak-label", type=float, default=None, metavar="STRENGTH",
                     help="experiment: also label iced the plots of whole rings at >= STRENGTH x the local mean")
+    ap.add_argument("--exclude-family", default=None, metavar="NAME",
+                    choices=tuple(FAMILIES),
+                    help="leave-one-family-out: no ring of this family (training.families.FAMILIES) in the training data")
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
               backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
               threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
-              fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label)
+              fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
+              exclude_family=a.exclude_family)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
