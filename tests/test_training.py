@@ -146,3 +146,55 @@ def test_relabel_weak_labels_only_whole_rings_above_the_strength():
     new, changed = relabel_weak(y, meta, 0.25)
     assert new.tolist() == [1, 0, 1, 0, 0, 0] and changed == 1
     assert y.tolist() == [0, 0, 1, 0, 0, 0]  # the input is not modified
+
+
+def test_real_negative_weights_only_on_negatives_of_real_backgrounds():
+    from auspex_helcaraxe.training.train import real_negative_weights
+
+    y = np.array([0, 1, 0, 0])
+    meta = [{"source": "semi:a.mtz"}, {"source": "semi:a.mtz"}, {"source": "sim"}, {}]
+    w = real_negative_weights(y, meta, 3.0)
+    assert w.dtype == np.float32 and w.tolist() == [3.0, 1.0, 1.0, 1.0]
+
+
+def test_fit_takes_per_plot_weights():
+    from auspex_helcaraxe.training import train as tr
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((32, 80, 80, 1)).astype(np.float32)
+    y = (rng.random(32) < 0.5).astype(np.int8)
+    t, v = tr.tdata.split_by_group(np.repeat(np.arange(8), 4), 0.25, 1)
+    out = []
+    for w in (np.ones(32), np.where(y == 0, 5.0, 1.0)):
+        tr.set_seeds(1)
+        model = build_model(filters=(2, 2, 2, 2), dense_units=4, seed=1)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+        tr._fit(model, X, y, t, v, epochs=1, batch_size=8, seed=1, log=lambda m: None, balance=True, weights=w)
+        out.append(model.get_weights())
+    assert not all(np.array_equal(a, b) for a, b in zip(*out))  # the weights reach the loss
+
+
+def test_profile_branch_model_is_small_single_input_and_converts(tmp_path):
+    from auspex_helcaraxe.training.models import ColumnProfile
+
+    default = build_model(seed=0)
+    model = build_model(seed=0, profile_branch=True)
+    assert model.input_shape == (None, 80, 80, 1) and len(model.inputs) == 1 and model.output_shape == (None, 1)
+    assert count_macs(default) < count_macs(model) <= MAX_MACS
+    assert "profile" not in [l.name for l in default.layers]  # off by default: the default model is unchanged
+    # the profile: columns' count-weighted mean row (centred), spread (centred) and share
+    counts = np.zeros((1, 80, 80), np.float32)
+    counts[0, 10, :40] = 1.0  # columns 0-39: all counts high up (row 10) ...
+    counts[0, 60, 40:] = 1.0  # ... columns 40-79: low down (row 60)
+    x = ((counts - counts.mean()) / counts.std())[..., None]
+    prof = keras.ops.convert_to_numpy(ColumnProfile()(x))
+    assert prof.shape == (1, 80, 3)
+    np.testing.assert_allclose(prof[0, 0, 0] - prof[0, 79, 0], 10.0 * (10 - 60) / 79, atol=1e-4)
+    np.testing.assert_allclose(prof[0, :, 2], 0.0, atol=1e-5)  # every column holds the same count
+    src = tmp_path / "p.keras"
+    model.save(src)
+    path = conv.convert(src, tmp_path / "out", observable="F", version="t")
+    xs = np.random.default_rng(2).standard_normal((5, 80, 80, 1)).astype(np.float32)
+    net = load_networks(path.parent)["F"]
+    np.testing.assert_allclose(net.predict(xs), model.predict(xs, verbose=0).ravel(), atol=1e-5)
+    assert json.loads(path.with_suffix(".json").read_text())["macs_per_plot"] == count_macs(model)

@@ -41,6 +41,8 @@ def load_keras(path: str | os.PathLike):
     """
     import keras
 
+    from . import models  # noqa: F401 -- registers our custom layers (models.ColumnProfile) for loading
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")

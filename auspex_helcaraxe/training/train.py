@@ -118,6 +118,14 @@ def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float) -> tuple[
     return new, int(np.count_nonzero(new != y))
 
 
+def real_negative_weights(y: np.ndarray, meta: list[dict], weight: float) -> np.ndarray:
+    """Per-plot loss weights: ``weight`` for the negative plots of real backgrounds (``source``
+    ``semi:…``, label 0 after any relabelling: clean real data sets and the ranges their simulated
+    ice does not reach), 1 for every other plot. A specificity counterweight for ``weak_label``."""
+    real_neg = np.array([str(m.get("source", "")).startswith("semi:") for m in meta], dtype=bool) & (y == 0)
+    return np.where(real_neg, float(weight), 1.0).astype(np.float32)
+
+
 def _class_weight(y: np.ndarray) -> dict[int, float]:
     pos = float(np.mean(y))
     if pos <= 0 or pos >= 1:
@@ -125,7 +133,7 @@ def _class_weight(y: np.ndarray) -> dict[int, float]:
     return {0: 0.5 / (1 - pos), 1: 0.5 / pos}
 
 
-def _fit(model, X, y, train_mask, val_mask, epochs, batch_size, seed, log, balance):
+def _fit(model, X, y, train_mask, val_mask, epochs, batch_size, seed, log, balance, weights=None):
     import keras
 
     callbacks = [
@@ -138,10 +146,16 @@ def _fit(model, X, y, train_mask, val_mask, epochs, batch_size, seed, log, balan
     Xt, yt = X[train_mask], y[train_mask].astype(np.float32)
     # shuffle once with our seed (Keras also shuffles per epoch, seeded by set_random_seed)
     order = np.random.default_rng(seed).permutation(len(yt))
+    extra: dict[str, Any] = {"class_weight": _class_weight(yt) if balance else None}
+    if weights is not None:  # per-plot weights (class balance folded in: Keras takes one or the other)
+        wt = np.asarray(weights, np.float32)[train_mask]
+        if balance:
+            cw = _class_weight(yt)
+            wt = wt * np.where(yt > 0.5, cw[1], cw[0]).astype(np.float32)
+        extra = {"sample_weight": wt[order]}
     hist = model.fit(
         Xt[order], yt[order], validation_data=(X[val_mask], y[val_mask].astype(np.float32)),
-        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks,
-        class_weight=_class_weight(yt) if balance else None,
+        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=callbacks, **extra,
     )
     return {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
 
@@ -175,6 +189,8 @@ def train(
     n_folds: int = 2,
     weak_label: float | None = None,
     exclude_family: str | None = None,
+    real_negative_weight: float | None = None,
+    profile_branch: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -192,6 +208,10 @@ def train(
     ``exclude_family``: leave-one-family-out, the training (and validation) data contain no ring of
     this family of ``training.families.FAMILIES`` (see ``families.excluding``; recorded in the card
     and the cache key; default None: data, cache keys and cards as without it).
+    ``real_negative_weight``: loss weight of the negative plots of real backgrounds
+    (:func:`real_negative_weights`; a specificity counterweight, recorded in the card; default off).
+    ``profile_branch``: the model with the per-column profile branch (``models.build_model``;
+    recorded in the card; default off).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import keras
@@ -235,6 +255,10 @@ def train(
         if exclude_family not in MEMBER:
             raise ValueError(f"unknown family {exclude_family!r} (one of {', '.join(MEMBER)})")
         params["exclude_family"] = exclude_family
+    if real_negative_weight is not None:
+        params["real_negative_weight"] = real_negative_weight
+    if profile_branch:
+        params["profile_branch"] = True
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
@@ -244,9 +268,13 @@ def train(
         if weak_label is not None:
             y, n_new = relabel_weak(y, meta, weak_label)
             log(f"{kind}: weak-label {weak_label}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
+        weights = None
+        if real_negative_weight is not None:
+            weights = real_negative_weights(y, meta, real_negative_weight)
+            log(f"{kind}: real-negative weight {real_negative_weight} on {int(np.sum(weights != 1))} plots")
         tr, va = tdata.split_by_group(groups, val_fraction, seed)
         if kind == "F":
-            model = build_model(seed=seed, name="helcaraxe_fobs")
+            model = build_model(seed=seed, name="helcaraxe_fobs", profile_branch=profile_branch)
             lr, n_ep = learning_rate, epochs
         else:  # transfer learning: start from the trained F network
             model = keras.models.clone_model(f_model)
@@ -256,7 +284,7 @@ def train(
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy", metrics=["accuracy"])
         log(f"{kind}: training on {int(tr.sum())} plots, validating on {int(va.sum())} "
             f"({len(np.unique(groups[va]))} held-out data sets), lr {lr}, ≤ {n_ep} epochs")
-        history = _fit(model, X, y, tr, va, n_ep, batch_size, seed, log, balance_classes)
+        history = _fit(model, X, y, tr, va, n_ep, batch_size, seed, log, balance_classes, weights)
         keras_path = keras_out / f"helcaraxe_{kind.lower()}obs.keras"
         model.save(keras_path)
         if kind == "F":
@@ -350,12 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude-family", default=None, metavar="NAME",
                     choices=tuple(FAMILIES),
                     help="leave-one-family-out: no ring of this family (training.families.FAMILIES) in the training data")
+    ap.add_argument("--real-negative-weight", type=float, default=None, metavar="W",
+                    help="experiment: loss weight W for the negative plots of real backgrounds")
+    ap.add_argument("--profile-branch", action="store_true",
+                    help="experiment: add the per-column profile branch to the model")
+    ap.add_argument("--balance-classes", action="store_true")
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
               backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
               threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
               fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
-              exclude_family=a.exclude_family)
+              exclude_family=a.exclude_family,
+              real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
+              balance_classes=a.balance_classes)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
