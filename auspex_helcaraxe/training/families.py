@@ -117,13 +117,16 @@ def _bases(n_sim: int, real_dir: Path | None):
                 continue
 
 
-def _score_plots(nets: dict, obs) -> dict | None:
-    """(plots, {kind: probabilities of the predictable plots}) of one observable, None if none."""
+def _predictable(obs) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ranges, network inputs) of the predictable plots of one observable, None if it has none;
+    made once and scored by every network directory."""
+    if len(obs.d) == 0:
+        return None
     plots = make_plots(obs)
     pred = plots.predictable
     if not pred.any():
         return None
-    return {"ranges": np.array(plots.ranges, dtype=object)[pred], "p": nets[obs.kind].predict(plots.inputs[pred])}
+    return np.array(plots.ranges, dtype=object)[pred], plots.inputs[pred]
 
 
 def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED,
@@ -145,14 +148,15 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
     clean: dict = {d: {} for d in runs}
     for cat, base in bases:
         for kind, obs in base.observables.items():
+            plots = _predictable(obs)
+            if plots is None:
+                continue
             for d, nets in runs.items():
-                if kind not in nets or len(obs.d) == 0:
+                if kind not in nets:
                     continue
-                sc = _score_plots(nets, obs)
-                if sc is None:
-                    continue
+                p = nets[kind].predict(plots[1])
                 k, n = clean[d].get(f"{kind} {cat}", (0, 0))
-                clean[d][f"{kind} {cat}"] = (k + int(np.sum(sc["p"] < nets[kind].card.threshold)), n + len(sc["p"]))
+                clean[d][f"{kind} {cat}"] = (k + int(np.sum(p < nets[kind].card.threshold)), n + len(p))
     for fam, opts in FAMILIES.items():
         for band, (lo, hi) in BANDS.items():
             hits: dict = {d: {} for d in runs}
@@ -163,15 +167,13 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
                 except (InputError, ValueError):
                     continue
                 for kind, obs in refl.observables.items():
-                    if len(obs.d) == 0:
+                    plots = _predictable(obs)
+                    if plots is None:
                         continue
                     for d, nets in runs.items():
                         if kind not in nets:
                             continue
-                        sc = _score_plots(nets, obs)
-                        if sc is None:
-                            continue
-                        for r, v in zip(sc["ranges"], sc["p"]):
+                        for r, v in zip(plots[0], nets[kind].predict(plots[1])):
                             t = truth.get(r.index)
                             if t is None or not t.label(kind):
                                 continue
@@ -185,7 +187,7 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
         fams = out[d]
         worst = {}
         for band in BANDS:
-            for key in {k for f in fams.values() for k in f.get(band, {})}:
+            for key in sorted({k for f in fams.values() for k in f.get(band, {})}):
                 vals = [(fams[f][band][key]["value"], f) for f in fams if key in fams[f].get(band, {}) and fams[f][band][key]["n"] >= 10]
                 if vals:
                     v, f = min(vals)
