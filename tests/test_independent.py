@@ -141,6 +141,36 @@ def test_summarise_tables():
     assert ind.MD_BEGIN in text and ind.MD_END in text
 
 
+def test_summarise_rank_auc_per_strength_bin():
+    """AUC per bin: 1 where every affected plot outranks every clean plot, 0.5 where they are
+    drawn from the same scores, None for a network without probabilities for the rows."""
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    probs: dict[str, list] = {"ours": [], "published": []}
+    rng = np.random.default_rng(0)
+    for ds in range(6):
+        for fam, st in [("clean", 0.0)] * 10 + [("summation", s) for s in ind.STRENGTHS for _ in range(10)]:
+            for k, v in (("dataset", f"d{ds}"), ("family", fam), ("kind", "I"), ("range", 1), ("strength", st),
+                         ("nominal", st), ("draw", 0), ("predictable", True)):
+                rows[k].append(v)
+            probs["ours"].append(float(rng.uniform(0, 0.4)) if st == 0 else float(rng.uniform(0.6, 1.0)))
+            probs["published"].append(float(rng.uniform(0, 1)))
+    rows["prob"] = probs
+    rows["flags"] = {"ours": [p >= 0.5 for p in probs["ours"]], "published": [p >= 0.5 for p in probs["published"]]}
+    meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 6, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
+    auc = ind.summarise(rows, meta, ("summation",), bootstrap=0)["auc"]["summation I"]
+    assert auc["ours"] == [1.0] * len(ind.STRENGTHS)
+    assert all(0.3 < a < 0.7 for a in auc["published"])
+
+
+def test_rank_auc_counts_ties_half_and_orders():
+    from auspex_helcaraxe.training.metrics import rank_auc
+
+    assert rank_auc(np.array([2.0, 3.0]), np.array([1.0, 1.5])) == 1.0
+    assert rank_auc(np.array([0.0]), np.array([1.0, 1.5])) == 0.0
+    assert rank_auc(np.array([1.0]), np.array([1.0, 0.0])) == 0.75
+    assert np.isnan(rank_auc(np.array([]), np.array([1.0])))
+
+
 def test_section_written_and_kept_by_evaluate(tmp_path):
     from auspex_helcaraxe.training.evaluate import _independent_section
 

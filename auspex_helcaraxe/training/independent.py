@@ -674,6 +674,7 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
                     k += int(np.any(detectors[d][mm]) or clean_flag[d].get(a, False))
                 cells.append(proportion(k, len(keys)))
             res["per_dataset"].setdefault(fam, {})[d] = cells
+    res["auc"] = _rank_aucs(table, families, strengths, fam_a, kind_a, pred_a, bin_a)
     worst: dict[str, Any] = {}
     for d in names:
         for kind in ("I", "F"):
@@ -691,6 +692,30 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
             res["s50_ours_better"][key] = float(np.mean(bd["ours"] < bd["published"]) + 0.5 * np.mean(bd["ours"] == bd["published"]))
     res["n_plots_scored"] = int(pred_a.sum())
     return res
+
+
+def _rank_aucs(table, families, strengths, fam_a, kind_a, pred_a, bin_a) -> dict[str, dict[str, list]]:
+    """Threshold-free comparison per family, observable and strength bin: for each network,
+    P(p of an affected plot > p of a clean held-out plot of the same observable) (``rank_auc``;
+    None where < 5 affected plots). Separates how well a network ranks weak ice above clean data
+    from where its card puts the threshold."""
+    from .metrics import rank_auc
+
+    out: dict[str, dict[str, list]] = {}
+    for c, pv in table.get("prob", {}).items():
+        p = np.array([np.nan if x is None else x for x in pv], float)
+        for fam in families:
+            for kind in ("I", "F"):
+                neg = p[(fam_a == "clean") & (kind_a == kind) & pred_a]
+                m = (fam_a == fam) & (kind_a == kind) & pred_a
+                if not m.any() or neg.size == 0:
+                    continue
+                cells = []
+                for b in range(len(strengths)):
+                    pos = p[m & (bin_a == b)]
+                    cells.append(round(rank_auc(pos, neg), 4) if pos.size >= 5 else None)
+                out.setdefault(f"{fam} {kind}", {})[c] = cells
+    return out
 
 
 def card_metrics(res: dict[str, Any], detector: str = "ours") -> dict[str, dict[str, Any]]:

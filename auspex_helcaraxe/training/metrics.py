@@ -109,3 +109,15 @@ def falls_with_strength(curve: dict[str, np.ndarray], min_n: int = 10) -> list[t
             if curve["hi"][b] < curve["lo"][a]:
                 out.append((int(a), int(b)))
     return out
+
+
+def rank_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Area under the ROC curve = P(score of a positive > score of a negative), ties counted ½
+    (the Mann–Whitney statistic); threshold-free. nan when either set is empty."""
+    pos = np.asarray(positive, float)
+    neg = np.sort(np.asarray(negative, float))
+    if pos.size == 0 or neg.size == 0:
+        return math.nan
+    below = np.searchsorted(neg, pos, "left")
+    ties = np.searchsorted(neg, pos, "right") - below
+    return float(np.mean(below + 0.5 * ties) / neg.size)
