@@ -148,6 +148,19 @@ def test_relabel_weak_labels_only_whole_rings_above_the_strength():
     assert y.tolist() == [0, 0, 1, 0, 0, 0]  # the input is not modified
 
 
+def test_weak_label_argument_one_value_or_per_observable():
+    import argparse
+
+    from auspex_helcaraxe.training.train import weak_label_arg
+
+    assert weak_label_arg("0.3") == 0.3
+    assert weak_label_arg("F=0.3,I=0.1") == {"F": 0.3, "I": 0.1}
+    assert weak_label_arg("I=0.15") == {"I": 0.15}
+    for bad in ("x", "G=0.1", "F=", "F=0.1=2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            weak_label_arg(bad)
+
+
 def test_real_negative_weights_only_on_negatives_of_real_backgrounds():
     from auspex_helcaraxe.training.train import real_negative_weights
 

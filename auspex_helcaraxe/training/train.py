@@ -187,7 +187,7 @@ def train(
     threads: int | None = None,
     fold: int = 0,
     n_folds: int = 2,
-    weak_label: float | None = None,
+    weak_label: float | dict[str, float] | None = None,
     exclude_family: str | None = None,
     real_negative_weight: float | None = None,
     profile_branch: bool = False,
@@ -204,7 +204,8 @@ def train(
     part; the default, fold 0 of 2, is the fixed split of the shipped networks and leaves data and
     cards exactly as before; other folds are recorded in the card as ``background_fold``).
     ``weak_label``: also label iced the plots a whole ring reaches at ≥ this strength (see
-    :func:`relabel_weak`; an experiment for weak ice, recorded in the card; default off).
+    :func:`relabel_weak`; one strength, or one per observable as ``{"F": 0.3, "I": 0.1}``, an
+    observable left out keeping the visibility labels; recorded in the card; default off).
     ``exclude_family``: leave-one-family-out, the training (and validation) data contain no ring of
     this family of ``training.families.FAMILIES`` (see ``families.excluding``; recorded in the card
     and the cache key; default None: data, cache keys and cards as without it).
@@ -265,9 +266,10 @@ def train(
         tk = time.time()
         X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log,
                                               exclude_family)
-        if weak_label is not None:
-            y, n_new = relabel_weak(y, meta, weak_label)
-            log(f"{kind}: weak-label {weak_label}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
+        wl = weak_label.get(kind) if isinstance(weak_label, dict) else weak_label
+        if wl is not None:
+            y, n_new = relabel_weak(y, meta, wl)
+            log(f"{kind}: weak-label {wl}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
         weights = None
         if real_negative_weight is not None:
             weights = real_negative_weights(y, meta, real_negative_weight)
@@ -351,6 +353,24 @@ def train(
     return summary
 
 
+def weak_label_arg(text: str) -> float | dict[str, float]:
+    """``--weak-label`` value: ``0.3`` (both observables) or ``F=0.3,I=0.1`` (per observable)."""
+    import argparse
+
+    try:
+        if "=" not in text:
+            return float(text)
+        out = {}
+        for part in text.split(","):
+            kind, value = part.split("=")
+            if kind.strip() not in ("I", "F"):
+                raise ValueError(kind)
+            out[kind.strip()] = float(value)
+        return out
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a strength or F=…,I=… list: {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m auspex_helcaraxe.training.train [OUT_DIR] [--seed N] ...`` (the CLI has ``helcaraxe train``)."""
     import argparse
@@ -373,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="fold of training.data.background_folds whose training part gives the real backgrounds "
                          "(default 0: the fixed split of the shipped networks)")
     ap.add_argument("--n-folds", type=int, default=2)
-    ap.add_argument("--weak-label", type=float, default=None, metavar="STRENGTH",
-                    help="experiment: also label iced the plots of whole rings at >= STRENGTH x the local mean")
+    ap.add_argument("--weak-label", type=weak_label_arg, default=None, metavar="STRENGTH",
+                    help="experiment: also label iced the plots of whole rings at >= STRENGTH x the local mean; "
+                         "one value, or per observable as F=0.3,I=0.1")
     ap.add_argument("--exclude-family", default=None, metavar="NAME",
                     choices=tuple(FAMILIES),
                     help="leave-one-family-out: no ring of this family (training.families.FAMILIES) in the training data")
