@@ -157,9 +157,11 @@ def test_summarise_rank_auc_per_strength_bin():
     rows["prob"] = probs
     rows["flags"] = {"ours": [p >= 0.5 for p in probs["ours"]], "published": [p >= 0.5 for p in probs["published"]]}
     meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 6, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
-    auc = ind.summarise(rows, meta, ("summation",), bootstrap=0)["auc"]["summation I"]
+    res = ind.summarise(rows, meta, ("summation",), bootstrap=0)
+    auc = res["auc"]["summation I"]
     assert auc["ours"] == [1.0] * len(ind.STRENGTHS)
     assert all(0.3 < a < 0.7 for a in auc["published"])
+    assert "| summation | I | ours | 1.000 | 1.000 |" in ind.markdown({**res, "wall_s": 1.0})
 
 
 def test_rank_auc_counts_ties_half_and_orders():

@@ -828,6 +828,18 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
         fam, kind = key.split()
         for d in names:
             md.append(f"| {fam} | {kind} | {d} | " + " | ".join(_cell(c) for c in per[d]) + " |")
+    if res.get("auc"):
+        nets = sorted({c for per in res["auc"].values() for c in per}, key=lambda c: (c != "ours", c))
+        md += ["", "### Threshold-free: ranking of affected plots above clean ones (AUC), by strength bin", "",
+               ("P(a network's p for an affected plot > its p for a clean held-out plot of the same observable); "
+                "1 = every affected plot ranked above every clean one, 0.5 = no better than chance; `–`: < 5 plots. "
+                "It shows whether a gap in detection is the network's or its threshold's."), "",
+               "| family | obs. | network | " + " | ".join(f"{x:g}" for x in st) + " |", "|---|---|---|" + "---|" * len(st)]
+        for key, per in res["auc"].items():
+            fam, kind = key.split()
+            for c in nets:
+                if c in per:
+                    md.append(f"| {fam} | {kind} | {c} | " + " | ".join("–" if a is None else f"{a:.3f}" for a in per[c]) + " |")
     md += ["", "### Detection per data set (any plot flagged), by nominal strength", "",
            "| family | detector | " + " | ".join(f"{x:g}" for x in st) + " |", "|---|---|" + "---|" * len(st)]
     for fam, per in res["per_dataset"].items():
