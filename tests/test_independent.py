@@ -164,6 +164,46 @@ def test_summarise_rank_auc_per_strength_bin():
     assert "| summation | I | ours | 1.000 | 1.000 |" in ind.markdown({**res, "wall_s": 1.0})
 
 
+def test_summarise_product_verdict_per_data_set():
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    rows["flags"] = {"ours": []}
+    verdicts = [{"dataset": f"d{i}", "family": "clean", "nominal": 0.0, "draw": -1, "iced": i == 0, "by": []}
+                for i in range(4)]
+    for i in range(4):
+        for j, st in enumerate(ind.STRENGTHS):
+            verdicts.append({"dataset": f"d{i}", "family": "summation", "nominal": st, "draw": 0, "iced": i < j, "by": []})
+            for k, v in (("dataset", f"d{i}"), ("family", "summation"), ("kind", "F"), ("range", 1), ("strength", st),
+                         ("nominal", st), ("draw", 0), ("predictable", True)):
+                rows[k].append(v)
+            rows["flags"]["ours"].append(False)
+    rows["verdict"] = verdicts
+    meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 4, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
+    res = ind.summarise(rows, meta, ("summation",), bootstrap=0)
+    assert res["specificity"]["per data set"][ind.VERDICT]["k"] == 3
+    cells = res["per_dataset"]["summation"][ind.VERDICT]
+    assert [c["k"] for c in cells] == [0, 1, 2, 3, 4, 4] and all(c["n"] == 4 for c in cells)
+    assert f"| summation | {ind.VERDICT} | " in ind.markdown({**res, "wall_s": 1.0})
+
+
+def test_evaluation_scores_the_products_verdict(shared_dir):
+    """End to end on the held-out backgrounds, one strong strength: the verdict column is the host's
+    own ``Analysis.iced`` (checked on the clean backgrounds) and sees strong ice."""
+    from auspex_helcaraxe.host import Host
+    from auspex_helcaraxe.readers import read
+    from auspex_helcaraxe.training import data as tdata
+
+    real = shared_dir / "data" / "real"
+    res = ind.evaluate_independent(real, draws=1, families=("summation",), strengths=(4.0,), log=lambda m: None)
+    clean = [v for v in res["rows"]["verdict"] if v["family"] == "clean"]
+    held = {p.name: p for p in tdata.background_split(real)[1]}
+    assert len(clean) > 20 and {v["dataset"] for v in clean} <= set(held)
+    host = Host()
+    for v in clean[:3]:
+        assert v["iced"] == host.analyse(read(held[v["dataset"]])).iced
+    (cell,) = res["per_dataset"]["summation"][ind.VERDICT]
+    assert cell["n"] > 20 and cell["value"] >= 0.8
+
+
 def test_rank_auc_counts_ties_half_and_orders():
     from auspex_helcaraxe.training.metrics import rank_auc
 

@@ -474,8 +474,14 @@ def _edges(levels=STRENGTHS) -> np.ndarray:
 
 def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int = SEED,
                          families=FAMILIES, strengths=STRENGTHS, log=None,
-                         networks: str | None = None) -> dict[str, Any]:
+                         networks: str | None = None, joint: str | None = None) -> dict[str, Any]:
+    """Score every detector on the clean held-out backgrounds and on ``draws`` contaminated copies
+    per family × strength; also the product's data-set verdict (``host.Analysis.iced``: the joint
+    I+F rule where it applies) with our networks from ``networks`` and the combiner card ``joint``
+    (default: the shipped ones; a combiner fitted on other networks is not applied)."""
+    from ..host import Host
     from ..icefinder import score as icefinder_score
+    from ..results import AnalysisOptions
     from ..plots import make_plots
     from ..readers import read
     from .evaluate import contenders_from
@@ -502,6 +508,18 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
             except InputError:
                 out[kind] = set()
         return out
+
+    host = Host()
+    options = AnalysisOptions(networks=networks, extra={"joint": joint} if joint else {})
+    verdicts: list[dict[str, Any]] = []  # one per data set (clean or contaminated draw)
+
+    def add_verdict(refl: Reflections, meta: dict) -> None:
+        try:
+            analysis = host.analyse(refl, "both", options)
+            iced, by = analysis.iced, sorted({v["by"] for v in analysis.decision().values()})
+        except InputError:
+            iced, by = False, []
+        verdicts.append({**meta, "iced": bool(iced), "by": by})
 
     # rows: one per scored plot
     rows: list[dict[str, Any]] = []
@@ -533,6 +551,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
 
     for name, base in bases:
         add_plots(base, {"dataset": name, "family": "clean", "nominal": 0.0, "draw": -1}, None)
+        add_verdict(base, {"dataset": name, "family": "clean", "nominal": 0.0, "draw": -1})
     n_draws = n_unreach = n_fail = 0
     for fi, fam in enumerate(families):
         t0 = time.time()
@@ -548,6 +567,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                     n_draws += 1
                     n_unreach += int(not dr.reachable)
                     add_plots(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j}, dr.strength)
+                    add_verdict(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j})
         log(f"  {fam}: {time.time() - t0:.0f} s, {len(rows)} rows so far")
     # network predictions, batched
     probs = {c: np.full(len(rows), np.nan) for c in contenders}
@@ -572,7 +592,8 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
              "draw": [r["draw"] for r in rows], "predictable": [r["predictable"] for r in rows],
              "excised": [r["excised"] for r in rows],
              "flags": {d: v.tolist() for d, v in detectors.items()},
-             "prob": {c: [None if np.isnan(x) else round(float(x), 5) for x in v] for c, v in probs.items()}}
+             "prob": {c: [None if np.isnan(x) else round(float(x), 5) for x in v] for c, v in probs.items()},
+             "verdict": verdicts}
     meta = {"thresholds": thr, "draws": draws, "seed": seed, "n_datasets": len(bases), "n_draws": n_draws,
             "n_unreachable": n_unreach, "n_no_line_in_range": n_fail,
             "sha256": {c: {k: n.card.sha256 for k, n in nets.items()} for c, nets in contenders.items()}}
@@ -583,6 +604,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
 
 
 BOOTSTRAP = 300
+VERDICT = "ours verdict"  # the data-set verdict of the product (joint I+F rule where it applies)
 
 
 def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, strengths=STRENGTHS,
@@ -674,6 +696,18 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
                     k += int(np.any(detectors[d][mm]) or clean_flag[d].get(a, False))
                 cells.append(proportion(k, len(keys)))
             res["per_dataset"].setdefault(fam, {})[d] = cells
+    verdicts = table.get("verdict") or []
+    if verdicts:  # the product's one verdict per data set (host.Analysis.iced), ours only
+        v_fam = np.array([v["family"] for v in verdicts])
+        v_nom = np.array([v["nominal"] for v in verdicts], float)
+        v_ice = np.array([v["iced"] for v in verdicts], bool)
+        m = v_fam == "clean"
+        res["specificity"]["per data set"][VERDICT] = proportion(int(np.sum(m & ~v_ice)), int(m.sum()))
+        for fam in families:
+            if fam in res["per_dataset"]:
+                res["per_dataset"][fam][VERDICT] = [
+                    proportion(int(np.sum(v_ice[(v_fam == fam) & (v_nom == st)])), int(np.sum((v_fam == fam) & (v_nom == st))))
+                    for st in strengths]
     res["auc"] = _rank_aucs(table, families, strengths, fam_a, kind_a, pred_a, bin_a)
     worst: dict[str, Any] = {}
     for d in names:
@@ -807,6 +841,10 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
     for kind, row in res["specificity"]["per plot"].items():
         md.append(f"| plots ({kind}) | " + " | ".join(_cell(row[d]) for d in names) + " |")
     md.append("| data sets | " + " | ".join(_cell(res["specificity"]["per data set"][d]) for d in names) + " |")
+    if VERDICT in res["specificity"]["per data set"]:
+        md += ["", f"Data sets not iced by the product's verdict (`{VERDICT}`: `host.Analysis.iced`, the joint I+F "
+               "rule where both observables were predicted, else each observable's deciding detector): "
+               + _cell(res["specificity"]["per data set"][VERDICT]) + "."]
     md += ["", "### Strength at 50 % detection (per plot, log-interpolated; lower is better)", "",
            (f"Brackets: 95 % percentile interval from {BOOTSTRAP} bootstrap resamples of the data sets; "
             "*P(ours < published)*: fraction of resamples in which our S50 is lower (better) than the "
@@ -843,7 +881,7 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
     md += ["", "### Detection per data set (any plot flagged), by nominal strength", "",
            "| family | detector | " + " | ".join(f"{x:g}" for x in st) + " |", "|---|---|" + "---|" * len(st)]
     for fam, per in res["per_dataset"].items():
-        for d in names:
+        for d in names + ([VERDICT] if VERDICT in per else []):
             md.append(f"| {fam} | {d} | " + " | ".join(_cell(c) for c in per[d]) + " |")
     md.append("")
     md[2] = MD_BEGIN
@@ -878,6 +916,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notes", default=None, help="hand-written summary inserted at the top of the section")
     ap.add_argument("--from-json", default=None, help="re-render a saved --json result instead of evaluating")
     ap.add_argument("--networks", default=None, help="our networks from this directory (default: the shipped ones)")
+    ap.add_argument("--joint", default=None, metavar="CARD",
+                    help="I+F combiner card for the product's verdict (default: the shipped one; 'none': no joint rule)")
     ap.add_argument("--cards", default=None, metavar="DIR",
                     help="write our networks' numbers into their model cards in DIR (metrics.independent_model)")
     a = ap.parse_args(argv)
@@ -891,7 +931,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = saved.get("command", "")
     else:
         real_dir = Path(a.real) if a.real else tdata.default_real_dir()
-        res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")), networks=a.networks)
+        res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")), networks=a.networks,
+                                   joint=a.joint)
         cmd = "python -m auspex_helcaraxe.training.independent " + " ".join(argv if argv is not None else sys.argv[1:])
         res["command"] = cmd.strip()
     notes = Path(a.notes).read_text() if a.notes else ""
