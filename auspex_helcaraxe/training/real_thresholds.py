@@ -113,7 +113,8 @@ def at_threshold(rows: list[dict], t: float) -> dict:
             "false_positive_plots": [(r["dataset"], r["range"], round(r["p"], 3)) for r, x in zip(rows, f) if x]}
 
 
-def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, n_sim: int = 300) -> dict:
+def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, n_sim: int = 300,
+                     networks=None) -> dict:
     """Sensitivity (and specificity) per observable on simulated test data sets (``evaluate.TEST_SEED``)
     and the semi-synthetic held-out set at each set of thresholds in ``alternatives``
     (``{"card": {"I": .61, "F": .70}, ...}``), overall and for weak ice (strength 0.15–0.6×).
@@ -123,7 +124,7 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
     from . import evaluate as ev
 
     items = chain(ev.simulated_items(n_sim), ev.semi_synthetic_items(real_dir, ice_seeds=3))
-    rows = ev.collect(items, {"ours": load_networks(None)}, icefinder=False)
+    rows = ev.collect(items, {"ours": networks or load_networks(None)}, icefinder=False)
     prob, lab, kind, strength = rows.prob["ours"], rows.label, rows.kind, rows.strength
     cat = np.array(rows.category)
     out = {}
@@ -150,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.real_thresholds")
     ap.add_argument("--real", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--networks", default=None, metavar="DIR", help="networks to judge (default: the shipped ones)")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
     real_dir = Path(args.real) if args.real else tdata.default_real_dir()
-    nets = load_networks(None)
+    nets = load_networks(args.networks)
     rows = clean_plots(real_dir, nets)
     out = {}
     for kind, rs in rows.items():
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         alts = {"card": {k: nets[k].card.threshold for k in nets},
                 "real-clean rule": {k: out[k]["all_data_threshold"] for k in out},
                 "0.5": {k: 0.5 for k in nets}}
-        cost = sensitivity_cost(alts, real_dir, args.sensitivity)
+        cost = sensitivity_cost(alts, real_dir, args.sensitivity, nets)
         out["sensitivity_cost"] = cost
         for name, res in cost.items():
             print(f"{name}: {alts[name]}")
