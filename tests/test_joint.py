@@ -215,3 +215,16 @@ def test_ccp4i2_program_xml_carries_the_joint_verdict_and_evidence(card_path):
     assert (root.findtext("Verdict/Iced") == "true") == a.iced == ("4" in ev)
     if a.iced:
         assert ev["4"].startswith("joint")
+
+
+def test_weak_relabel_of_combiner_rows_follows_the_network_rule():
+    from auspex_helcaraxe.training.joint import relabel
+
+    rows = [{"label": 0.0, "strength": 0.2, "effects": ["spike", "sigma"]},
+            {"label": 0.0, "strength": 0.2, "effects": ["spike", "partial"]},
+            {"label": 0.0, "strength": 0.1, "effects": ["spike"]},
+            {"label": math.nan, "strength": 0.0, "effects": []},
+            {"label": 1.0, "strength": 3.0, "effects": ["spike"]}]
+    new = relabel(rows, 0.15)
+    assert [r["label"] for r in new[:3]] + [new[4]["label"]] == [1.0, 0.0, 0.0, 1.0]
+    assert math.isnan(new[3]["label"]) and rows[0]["label"] == 0.0

@@ -15,7 +15,10 @@ Data (all through the plugin host, exactly as at runtime: the shipped networks +
   disagree on every real data set with both, and what the joint verdict does with each disagreement.
 
 Labels: a range is iced when the simulator's spike is visible in the plot of I or of F
-(``RangeTruth.iced``). Numbers from simulated / semi-synthetic data rest on the simulator only.
+(``RangeTruth.iced``); with ``--weak-label S`` also when a whole ring reaches it at ≥ S × the local
+mean (``train.relabel_weak``, the rule of networks trained with the same option). ``--networks DIR``
+fits the combiner to other networks than the shipped ones. Numbers from simulated / semi-synthetic
+data rest on the simulator only.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def _rows_of(analysis, truth, group: str, category: str) -> list[dict]:
             "group": group, "category": category, "range": ri.index,
             "label": (float(t.iced) if t is not None else 0.0) if truth is not None else math.nan,
             "strength": float(t.strength) if t is not None else 0.0,
+            "effects": list(t.effects) if t is not None else [],
             "p_I": float(ri.value), "p_F": float(rf.value), "flag_I": bool(ri.flagged), "flag_F": bool(rf.flagged),
             "ice_I": float(si) if ok else math.nan, "ice_F": float(sf) if ok else math.nan,
         })
@@ -69,13 +73,14 @@ def _rows_of(analysis, truth, group: str, category: str) -> list[dict]:
 
 
 def collect(n_sim: int, sim_seed: int, backgrounds: list, repeats: int, ice_seed: int, host: Host,
-            category: str, log=print) -> list[dict]:
+            category: str, log=print, opts: AnalysisOptions | None = None) -> list[dict]:
     """Rows (one per range predicted in both I and F) of ``n_sim`` simulated data sets and of each
-    background as it is and ``repeats`` times with simulated ice."""
+    background as it is and ``repeats`` times with simulated ice (networks of ``opts``, default
+    the shipped ones)."""
     from ..simulate import add_ice, simulate_dataset
 
     rows: list[dict] = []
-    opts = AnalysisOptions()
+    opts = opts or AnalysisOptions()
     for k in range(n_sim):
         ds = simulate_dataset(sim_seed + k)
         if not {"I", "F"} <= set(ds.reflections.observables):
@@ -182,7 +187,18 @@ def _with_both(paths) -> list:
     return out
 
 
-def disagreements(real_dir: Path, models: dict[str, Model], host: Host) -> list[dict]:
+def relabel(rows: list[dict], weak_label: float) -> list[dict]:
+    """Rows with whole rings of strength ≥ ``weak_label`` also labelled iced (``train.relabel_weak``)."""
+    from .train import relabel_weak
+
+    y = np.array([r["label"] for r in rows], float)
+    ok = np.isfinite(y)
+    new, _ = relabel_weak(np.where(ok, y, 0.0), rows, weak_label)
+    return [{**r, "label": float(v)} if k else r for r, v, k in zip(rows, new, ok)]
+
+
+def disagreements(real_dir: Path, models: dict[str, Model], host: Host,
+                  opts: AnalysisOptions | None = None) -> list[dict]:
     """Every range of every real data set with I and F where the I and F networks disagree (one
     flags, the other does not), with what the joint rule decides."""
     out = []
@@ -193,7 +209,7 @@ def disagreements(real_dir: Path, models: dict[str, Model], host: Host) -> list[
             continue
         if not {"I", "F"} <= set(refl.observables):
             continue
-        rows = _rows_of(host.analyse(refl, "both", AnalysisOptions()), None, row.relpath, row.label)
+        rows = _rows_of(host.analyse(refl, "both", opts or AnalysisOptions()), None, row.relpath, row.label)
         if not rows:
             continue
         pj = joint_probability(rows, models)
@@ -214,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-val", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=25, help="simulated-ice copies of each real background")
     ap.add_argument("--report", default=None, help="also write the disagreement table (JSON) here")
+    ap.add_argument("--networks", default=None, metavar="DIR", help="the networks to combine (default: the shipped ones)")
+    ap.add_argument("--weak-label", type=float, default=None, metavar="S",
+                    help="also label iced the ranges a whole ring reaches at >= S x the local mean (as train --weak-label)")
     args = ap.parse_args(argv)
+    opts = AnalysisOptions(networks=args.networks)
     t0 = time.time()
     real_dir = Path(args.real) if args.real else tdata.default_real_dir()
     host = Host()
@@ -223,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         tr, he = tdata.background_split(real_dir)
         train_bg, held_bg = _with_both(tr), _with_both(he)
     print(f"real backgrounds with I and F: training {[b.name for b in train_bg]}, held out {[b.name for b in held_bg]}")
-    train = collect(args.n_sim, JOINT_SEED, train_bg, args.repeats, ICE_SEED, host, "(training)")
-    val = collect(args.n_val, JOINT_SEED + 10**6, held_bg, args.repeats, ICE_SEED + 1, host, "(validation)")
+    train = collect(args.n_sim, JOINT_SEED, train_bg, args.repeats, ICE_SEED, host, "(training)", opts=opts)
+    val = collect(args.n_val, JOINT_SEED + 10**6, held_bg, args.repeats, ICE_SEED + 1, host, "(validation)", opts=opts)
+    label = "range iced when the simulator's spike is visible in the plot of I or of F (RangeTruth.iced)"
+    if args.weak_label is not None:
+        train, val = relabel(train, args.weak_label), relabel(val, args.weak_label)
+        label += f", or a whole ring (spike or over-subtraction, not partial) reaches it at >= {args.weak_label} x the local mean"
     models: dict[str, Model] = {}
     targets: dict[str, float] = {}
     for fs in FEATURES:
@@ -252,19 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         "validation_real_clean_held_out": compare(split(val, "real clean"), models),
         "training_real_clean": compare(split(train, "real clean"), models),
     }
-    dis = disagreements(real_dir, models, host) if real_dir is not None else []
+    dis = disagreements(real_dir, models, host, opts) if real_dir is not None else []
     n_dis = [d for d in dis if d["flag_I"] != d["flag_F"]]
     card = {
         "name": "helcaraxe_joint",
         "kind": "logistic regression combining the I and F network probabilities (+ Icefinder scores) per ice range",
         "version": "0.1.0+seed0",
         "models": {k: m.to_dict() for k, m in models.items()},
-        "networks": {k: n.card.sha256 for k, n in load_networks(None).items()},
-        "label": "range iced when the simulator's spike is visible in the plot of I or of F (RangeTruth.iced)",
+        "networks": {k: n.card.sha256 for k, n in load_networks(args.networks).items()},
+        "label": label,
         "training_data": (f"{args.n_sim} simulated data sets (seeds {JOINT_SEED}+k) and {len(train_bg)} training-split clean "
                           f"real data sets with I and F, as they are and {args.repeats}x with simulated ice "
                           f"(seed {ICE_SEED}): {len(train)} ranges predicted in both I and F, "
-                          f"{int(sum(r['label'] for r in train))} iced; networks: the shipped ones at their card thresholds"),
+                          f"{int(sum(r['label'] for r in train))} iced; networks: "
+                          + (f"{args.networks}" if args.networks else "the shipped ones") + " at their card thresholds"),
         "threshold_rule": (f"smallest >= 0.05 whose training specificity reaches max({TARGET_SPECIFICITY}, the training "
                            f"specificity of OR-ing the two single-observable flags): {targets}"),
         "validation_data": (f"{args.n_val} simulated data sets (seeds {JOINT_SEED + 10**6}+k) and held-out clean real "
