@@ -228,3 +228,21 @@ def test_weak_relabel_of_combiner_rows_follows_the_network_rule():
     new = relabel(rows, 0.15)
     assert [r["label"] for r in new[:3]] + [new[4]["label"]] == [1.0, 0.0, 0.0, 1.0]
     assert math.isnan(new[3]["label"]) and rows[0]["label"] == 0.0
+
+
+def test_real_clean_card_block_from_the_threshold_results():
+    from auspex_helcaraxe.training.real_thresholds import at_threshold, card_block
+
+    rows = [{"dataset": f"d{i}", "range": r, "p": 0.1 + 0.01 * i, "training_background": i % 2 == 0}
+            for i in range(20) for r in (1, 2)]
+    rows[0]["p"] = 0.9  # one clean plot a network would flag at 0.7
+    res = {"at_card": at_threshold(rows, 0.7), "at_0.5": at_threshold(rows, 0.5), "lodo": lodo(rows),
+           "all_data_threshold": pick_threshold(rows),
+           "held_out_only_at_card": at_threshold([r for r in rows if not r["training_background"]], 0.7)}
+    block = card_block(res, "python -m x")
+    at = block["at_card_threshold"]
+    assert at["threshold"] == 0.7 and at["specificity_per_plot"]["k"] == 39 and at["specificity_per_dataset"]["k"] == 19
+    assert at["false_positive_plots"] == [("d0", 1, 0.9)] and at["held_out_backgrounds_only_per_plot"]["k"] == 20
+    assert block["leave_one_dataset_out_min_threshold"]["false_positive_datasets"] == ["d0"]
+    assert block["all_data_threshold"] == 0.9  # 1 of 40 plots at 0.5 misses the 0.98 per-plot target
+    json.dumps(block)  # a card is JSON

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -143,6 +144,38 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
     return out
 
 
+def card_block(res: dict, command: str) -> dict:
+    """``metrics.real_clean`` of one observable's model card from its result in :func:`main`."""
+    def prop(x: dict) -> dict:
+        if not x["n"]:
+            return {"value": None, "k": 0, "n": 0, "ci95": None}
+        return {"value": round(x["value"], 4), "k": x["k"], "n": x["n"], "ci95": [round(x["lo"], 4), round(x["hi"], 4)]}
+
+    card, half, lo = res["at_card"], res["at_0.5"], res["lodo"]
+    return {
+        "command": command,
+        "data": ("every predictable plot of the 'clean' real data sets of ../shared/data/real/labels.tsv ('clean' = the "
+                 "published networks flag no range; not all checked by eye)"),
+        "at_card_threshold": {"threshold": card["threshold"],
+                              "specificity_per_plot": prop(card["specificity_per_plot"]),
+                              "specificity_per_dataset": prop(card["specificity_per_dataset"]),
+                              "held_out_backgrounds_only_per_plot": prop(res["held_out_only_at_card"]["specificity_per_plot"]),
+                              "false_positive_plots": card["false_positive_plots"]},
+        "at_0.5": {"specificity_per_plot": prop(half["specificity_per_plot"]),
+                   "specificity_per_dataset": prop(half["specificity_per_dataset"]),
+                   "false_positive_plots": half["false_positive_plots"]},
+        "leave_one_dataset_out_min_threshold": {
+            "rule": (f"smallest t >= {FLOOR} keeping the other data sets' clean plots at specificity >= {PLOT_TARGET} "
+                     f"per plot and >= {DATASET_TARGET} per data set"),
+            "thresholds": lo["thresholds"],
+            "specificity_per_plot": prop(lo["specificity_per_plot"]),
+            "specificity_per_dataset": prop(lo["specificity_per_dataset"]),
+            "false_positive_datasets": lo["false_positive_datasets"],
+            "fp_per_range": {str(k): f"{v['k']}/{v['n']}" for k, v in lo["fp_rate_per_range"].items()}},
+        "all_data_threshold": round(res["all_data_threshold"], 4),
+    }
+
+
 def _p(x: dict) -> str:
     return "–" if not x["n"] else f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}] ({x['k']}/{x['n']})"
 
@@ -152,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--networks", default=None, metavar="DIR", help="networks to judge (default: the shipped ones)")
+    ap.add_argument("--cards", default=None, metavar="DIR",
+                    help="write the results into the model cards in DIR (metrics.real_clean)")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -189,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {part:18s} sens {_p(m['sensitivity'])}  weak {_p(m['weak_0.15-0.6'])}  spec {_p(m['specificity'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
+    if args.cards:
+        from .cards import update_metrics
+
+        command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
+        for path in update_metrics(args.cards, "real_clean", {k: card_block(out[k], command.strip()) for k in rows},
+                                   sha256={k: n.card.sha256 for k, n in nets.items()}):
+            print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
 
 
