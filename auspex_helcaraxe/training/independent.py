@@ -481,9 +481,9 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     (default: the shipped ones; a combiner fitted on other networks is not applied)."""
     from ..host import Host
     from ..icefinder import score as icefinder_score
-    from ..results import AnalysisOptions
     from ..plots import make_plots
     from ..readers import read
+    from ..results import AnalysisOptions
     from .evaluate import contenders_from
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
