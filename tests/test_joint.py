@@ -246,3 +246,15 @@ def test_real_clean_card_block_from_the_threshold_results():
     assert block["leave_one_dataset_out_min_threshold"]["false_positive_datasets"] == ["d0"]
     assert block["all_data_threshold"] == 0.9  # 1 of 40 plots at 0.5 misses the 0.98 per-plot target
     json.dumps(block)  # a card is JSON
+
+
+def test_update_metrics_merge_keeps_hand_written_keys(tmp_path):
+    from auspex_helcaraxe.training.cards import update_metrics
+
+    (tmp_path / "helcaraxe_fobs.tflite").write_bytes(b"x")
+    card = tmp_path / "helcaraxe_fobs.json"
+    card.write_text(json.dumps({"sha256": "abc", "metrics": {"real_clean": {"threshold_decision": "kept", "at_0.5": 1}}}))
+    update_metrics(tmp_path, "real_clean", {"F": {"at_0.5": 2}}, sha256={"F": "abc"}, merge=True)
+    assert json.loads(card.read_text())["metrics"]["real_clean"] == {"threshold_decision": "kept", "at_0.5": 2}
+    update_metrics(tmp_path, "real_clean", {"F": {"at_0.5": 3}}, sha256={"F": "abc"})
+    assert json.loads(card.read_text())["metrics"]["real_clean"] == {"at_0.5": 3}

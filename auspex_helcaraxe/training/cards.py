@@ -15,12 +15,13 @@ from ..errors import InputError
 
 
 def update_metrics(card_dir: str | Path, key: str, per_observable: Mapping[str, Any],
-                   sha256: Mapping[str, str] | None = None) -> list[Path]:
+                   sha256: Mapping[str, str] | None = None, merge: bool = False) -> list[Path]:
     """Set ``metrics[key]`` of the ``*iobs*.json`` / ``*fobs*.json`` card in ``card_dir`` for each
     observable (``"I"``, ``"F"``) in ``per_observable``; return the cards written.
 
     ``sha256``: the digests of the networks that were measured, per observable; a card describing
-    another network is refused (its numbers would be someone else's).
+    another network is refused (its numbers would be someone else's). ``merge``: keep the keys of an
+    existing ``metrics[key]`` block that ``value`` does not set (e.g. a hand-written decision).
     """
     written = []
     for kind, value in per_observable.items():
@@ -32,7 +33,8 @@ def update_metrics(card_dir: str | Path, key: str, per_observable: Mapping[str, 
         if sha256 and sha256.get(kind) and card.get("sha256") != sha256[kind]:
             raise InputError(f"{cards[0]}: describes network {card.get('sha256', '?')[:12]}, "
                              f"the evaluation measured {sha256[kind][:12]}")
-        card.setdefault("metrics", {})[key] = value
+        old = card.setdefault("metrics", {}).get(key)
+        card["metrics"][key] = {**old, **value} if merge and isinstance(old, dict) and isinstance(value, dict) else value
         cards[0].write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
         written.append(cards[0])
     return written

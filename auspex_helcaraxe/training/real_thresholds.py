@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--networks", default=None, metavar="DIR", help="networks to judge (default: the shipped ones)")
     ap.add_argument("--cards", default=None, metavar="DIR",
-                    help="write the results into the model cards in DIR (metrics.real_clean)")
+                    help="write the results into the model cards in DIR (metrics.real_clean; other keys of "
+                         "that block, such as the threshold decision, are kept)")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
         for path in update_metrics(args.cards, "real_clean", {k: card_block(out[k], command.strip()) for k in rows},
-                                   sha256={k: n.card.sha256 for k, n in nets.items()}):
+                                   sha256={k: n.card.sha256 for k, n in nets.items()}, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
 
