@@ -16,6 +16,7 @@ from auspex_helcaraxe import readers
 from auspex_helcaraxe.ice_ranges import ice_ranges
 from auspex_helcaraxe.simulate import add_ice, demo_dataset, make_training_set, simulate_dataset, wilson, write_mtz
 from auspex_helcaraxe.simulate.ice_lines import ice_lines
+from auspex_helcaraxe.simulate.semi import vary_background
 
 CLEAN = {"ice": False, "hard_negatives": [], "hard_negative_params": {}, "anisotropic": False, "missing_cone_deg": 0.0,
          "intensity_processing": "measured", "intensity_scatter": 0.0}
@@ -242,6 +243,47 @@ def test_make_training_set_with_backgrounds():
     bgs = [simulate_dataset(s, **CLEAN).reflections for s in (31, 32)]
     _, y, _, meta = make_training_set(10, seed=1, observable="I", backgrounds=bgs, background_fraction=1.0)
     assert len(y) > 0 and all(md["source"].startswith("semi:") for md in meta)
+
+
+def test_vary_background_is_another_measurement_of_the_same_crystal():
+    base = simulate_dataset(33, d_min=1.7, **CLEAN).reflections
+    sizes = []
+    for seed in range(12):
+        out = vary_background(base, seed)
+        assert set(out.observables) == set(base.observables)
+        lens = {k: len(o) for k, o in out.observables.items()}
+        sizes.append(lens["I"])
+        for k, o in out.observables.items():
+            b = base.observables[k]
+            assert 0.2 * len(b) < len(o) <= len(b) and np.all(o.sigmas >= b.sigmas.min())
+            if k == "F":
+                assert np.all(o.values > 0)
+            assert np.isin(o.d, b.d).all()  # a subset of the clean data set's reflections
+    assert min(sizes) < 0.8 * len(base.observables["I"]) and max(sizes) > 0.95 * len(base.observables["I"])
+    a, b = vary_background(base, 5), vary_background(base, 5)
+    np.testing.assert_array_equal(a.observables["I"].values, b.observables["I"].values)
+    # no subset and no noise: the same reflections
+    same = vary_background(base, 1, p_subsample=0.0, jitter=0.0)
+    np.testing.assert_array_equal(same.observables["I"].values, base.observables["I"].values)
+    # the noise has the stated size: u <= jitter sigma
+    full = vary_background(base, 2, p_subsample=0.0, jitter=0.5)
+    o, b0 = full.observables["I"], base.observables["I"]
+    z = (o.values - b0.values) / b0.sigmas
+    assert 0 < np.std(z) <= 0.55
+
+
+def test_make_training_set_varies_its_backgrounds():
+    bgs = [simulate_dataset(34, **CLEAN).reflections]
+    fixed = make_training_set(6, seed=2, observable="I", backgrounds=bgs, background_fraction=1.0, ice_probability=0.0,
+                              target_iced_fraction=None)
+    varied = make_training_set(6, seed=2, observable="I", backgrounds=bgs, background_fraction=1.0, ice_probability=0.0,
+                               target_iced_fraction=None, vary_backgrounds=True)
+    # without variation every use of the background gives the same plots; with it they differ
+    per_ds = lambda X, g: [X[g == k] for k in np.unique(g)]  # noqa: E731
+    f = per_ds(fixed[0], fixed[2])
+    assert all(np.array_equal(f[0], x) for x in f[1:])
+    v = per_ds(varied[0], varied[2])
+    assert not any(x.shape == v[0].shape and np.array_equal(v[0], x) for x in v[1:])
 
 
 def test_importable_without_tensorflow():

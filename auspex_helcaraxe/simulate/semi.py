@@ -55,3 +55,33 @@ def add_ice(reflections: Reflections, seed: int | np.random.Generator = 0, **ove
     out = Reflections(source=reflections.source + "+ice", space_group=reflections.space_group, cell=reflections.cell,
                       n_reflections=reflections.n_reflections, observables=observables)
     return out, range_truth(out, clean, rings)
+
+
+def vary_background(reflections: Reflections, seed: int | np.random.Generator = 0, *,
+                    keep: tuple[float, float] = (0.25, 1.0), p_subsample: float = 0.7,
+                    jitter: float = 0.5) -> Reflections:
+    """Another plausible measurement of the same clean crystal, for training backgrounds.
+
+    With probability ``p_subsample`` a random fraction of the reflections (log-uniform in ``keep``;
+    a less complete or smaller data set, hence sparser plots) is kept, and every value gets extra
+    Gaussian noise of ``u`` × its sigma, ``u`` uniform in [0, ``jitter``] (a noisier measurement;
+    sigmas inflated to match; amplitudes that would turn ≤ 0 are dropped, as the filter would).
+    The same subset of reflection positions is kept in every observable of equal length.
+    """
+    rng = _rng(seed)
+    frac = float(np.exp(rng.uniform(np.log(keep[0]), np.log(keep[1])))) if rng.random() < p_subsample else 1.0
+    u = float(rng.uniform(0.0, jitter))
+    masks: dict[int, np.ndarray] = {}
+    observables = {}
+    for kind, obs in reflections.observables.items():
+        n = len(obs)
+        if n not in masks:
+            masks[n] = rng.random(n) < frac
+        v = obs.values.astype(np.float64) + u * obs.sigmas * rng.standard_normal(n)
+        sg = obs.sigmas.astype(np.float64) * np.sqrt(1.0 + u * u)
+        ok = masks[n] & (v != 0) & ((v > 0) if kind == "F" else True)
+        observables[kind] = Observable(kind=kind, columns=obs.columns, d=obs.d[ok], values=v[ok].astype(np.float32),
+                                       sigmas=sg[ok].astype(np.float32),
+                                       hkl=None if obs.hkl is None else obs.hkl[ok])
+    return Reflections(source=reflections.source + "+varied", space_group=reflections.space_group,
+                       cell=reflections.cell, n_reflections=reflections.n_reflections, observables=observables)

@@ -9,7 +9,7 @@ from ..plots import make_plots
 from ..reflections import Reflections
 from .dataset import simulate_dataset
 from .ice import range_of
-from .semi import add_ice
+from .semi import add_ice, vary_background
 
 TRAINING_MAX_REFLECTIONS = 40000
 
@@ -25,6 +25,7 @@ def make_training_set(
     mode_p: tuple[float, float, float] = (0.15, 0.35, 0.5),
     target_iced_fraction: float | None = 0.4,
     max_reflections: int = TRAINING_MAX_REFLECTIONS,
+    vary_backgrounds: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Plots and labels from ``n_datasets`` data sets.
 
@@ -35,7 +36,8 @@ def make_training_set(
     with simulated ice added (or left clean, 1 − ``ice_probability`` of the time). When
     ``target_iced_fraction`` is set, plain negatives (no ice reaching the range, no hard negative) are
     thinned at random until iced plots make up about that fraction (never positives, never hard
-    negatives).
+    negatives). ``vary_backgrounds``: each use of a real background is another measurement of it
+    (:func:`semi.vary_background`: random subset, extra noise) instead of the same reflections.
     """
     rng = np.random.default_rng(seed)
     usable = [b for b in (backgrounds or []) if observable in b.observables]
@@ -44,6 +46,8 @@ def make_training_set(
         child = np.random.default_rng(rng.integers(2**63))
         if usable and rng.random() < background_fraction:
             bg = usable[int(rng.integers(len(usable)))]
+            if vary_backgrounds:
+                bg = vary_background(bg, child)
             if rng.random() < ice_probability:
                 refl, truth = add_ice(bg, child, mode_p=list(mode_p))
             else:

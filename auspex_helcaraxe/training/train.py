@@ -69,17 +69,20 @@ def training_set(
     cache_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     exclude_family: str | None = None,
+    vary_backgrounds: bool = False,
 ):
     """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``.
-    ``exclude_family``: draw no ring of this family (``training.families.excluding``)."""
+    ``exclude_family``: draw no ring of this family (``training.families.excluding``).
+    ``vary_backgrounds``: see :func:`simulate.make_training_set`."""
     from .. import simulate
     from ..errors import InputError
     from ..readers import read
 
     from .families import excluding
 
-    def make(n_datasets, seed, observable, backgrounds, background_fraction, exclude_family=None):
-        kwargs: dict[str, Any] = {}
+    def make(n_datasets, seed, observable, backgrounds, background_fraction, exclude_family=None,
+             vary_backgrounds=False):
+        kwargs: dict[str, Any] = {"vary_backgrounds": True} if vary_backgrounds else {}
         if backgrounds:
             refl = []
             for p in backgrounds:
@@ -97,6 +100,8 @@ def training_set(
            "background_fraction": background_fraction if backgrounds else None}
     if exclude_family is not None:  # the default keeps today's cache keys
         key["exclude_family"] = exclude_family
+    if vary_backgrounds:
+        key["vary_backgrounds"] = True
     t = time.time()
     out = tdata.cached(make, key, cache_dir, log)
     log(f"{observable}: {len(out[1])} plots ({int(np.sum(out[1]))} iced) from {len(np.unique(out[2]))} data sets "
@@ -191,6 +196,7 @@ def train(
     exclude_family: str | None = None,
     real_negative_weight: float | None = None,
     profile_branch: bool = False,
+    vary_backgrounds: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -213,6 +219,9 @@ def train(
     (:func:`real_negative_weights`; a specificity counterweight, recorded in the card; default off).
     ``profile_branch``: the model with the per-column profile branch (``models.build_model``;
     recorded in the card; default off).
+    ``vary_backgrounds``: every use of a real background is another measurement of it (random
+    subset of reflections, extra noise: ``simulate.semi.vary_background``), so that its clean plots
+    are not the same few images over and over (recorded in the card and the cache key; default off).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import keras
@@ -260,12 +269,14 @@ def train(
         params["real_negative_weight"] = real_negative_weight
     if profile_branch:
         params["profile_branch"] = True
+    if vary_backgrounds:
+        params["vary_backgrounds"] = True
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
         tk = time.time()
         X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log,
-                                              exclude_family)
+                                              exclude_family, vary_backgrounds)
         wl = weak_label.get(kind) if isinstance(weak_label, dict) else weak_label
         if wl is not None:
             y, n_new = relabel_weak(y, meta, wl)
@@ -403,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="experiment: loss weight W for the negative plots of real backgrounds")
     ap.add_argument("--profile-branch", action="store_true",
                     help="experiment: add the per-column profile branch to the model")
+    ap.add_argument("--vary-backgrounds", action="store_true",
+                    help="experiment: each use of a real background is another measurement of it (subset, extra noise)")
     ap.add_argument("--balance-classes", action="store_true")
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
@@ -411,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
               fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
               exclude_family=a.exclude_family,
               real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
-              balance_classes=a.balance_classes)
+              vary_backgrounds=a.vary_backgrounds, balance_classes=a.balance_classes)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
