@@ -249,7 +249,7 @@ def test_vary_background_is_another_measurement_of_the_same_crystal():
     base = simulate_dataset(33, d_min=1.7, **CLEAN).reflections
     sizes = []
     for seed in range(12):
-        out = vary_background(base, seed)
+        out = vary_background(base, seed, p_cut=0.0)
         assert set(out.observables) == set(base.observables)
         lens = {k: len(o) for k, o in out.observables.items()}
         sizes.append(lens["I"])
@@ -260,13 +260,17 @@ def test_vary_background_is_another_measurement_of_the_same_crystal():
                 assert np.all(o.values > 0)
             assert np.isin(o.d, b.d).all()  # a subset of the clean data set's reflections
     assert min(sizes) < 0.8 * len(base.observables["I"]) and max(sizes) > 0.95 * len(base.observables["I"])
+    # a cut-off inside an ice range, at the margin of one range at most
+    cuts = [vary_background(base, seed, p_cut=1.0, p_subsample=0.0, jitter=0.0).observables["I"].d.min() for seed in range(20)]
+    edges = [(r.d_min - 0.02, r.d_max + 0.02) for r in ice_ranges()]
+    assert all(any(lo - 0.01 <= c <= hi for lo, hi in edges) for c in cuts) and len({round(c, 2) for c in cuts}) > 5
     a, b = vary_background(base, 5), vary_background(base, 5)
     np.testing.assert_array_equal(a.observables["I"].values, b.observables["I"].values)
     # no subset and no noise: the same reflections
-    same = vary_background(base, 1, p_subsample=0.0, jitter=0.0)
+    same = vary_background(base, 1, p_subsample=0.0, jitter=0.0, p_cut=0.0)
     np.testing.assert_array_equal(same.observables["I"].values, base.observables["I"].values)
     # the noise has the stated size: u <= jitter sigma
-    full = vary_background(base, 2, p_subsample=0.0, jitter=0.5)
+    full = vary_background(base, 2, p_subsample=0.0, jitter=0.5, p_cut=0.0)
     o, b0 = full.observables["I"], base.observables["I"]
     z = (o.values - b0.values) / b0.sigmas
     assert 0 < np.std(z) <= 0.55

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ice_ranges import ice_ranges
 from ..reflections import Observable, Reflections
 from . import wilson
 from .dataset import _local_mean, _rng, range_truth
@@ -59,8 +60,14 @@ def add_ice(reflections: Reflections, seed: int | np.random.Generator = 0, **ove
 
 def vary_background(reflections: Reflections, seed: int | np.random.Generator = 0, *,
                     keep: tuple[float, float] = (0.25, 1.0), p_subsample: float = 0.7,
-                    jitter: float = 0.5) -> Reflections:
+                    jitter: float = 0.5, p_cut: float = 0.4, cut_margin: float = 0.02) -> Reflections:
     """Another plausible measurement of the same clean crystal, for training backgrounds.
+
+    With probability ``p_cut`` the data are cut at a resolution inside one of the ice ranges they
+    cover (± ``cut_margin`` Å; uniform over those ranges): users cut their data anywhere, and a
+    cut-off inside a range leaves its plot with empty columns on the high-resolution side, which
+    a network can take for an excluded ring (the real clean F false positives of the weak-label
+    candidates sat on such edges; docs/independent_notes.md).
 
     With probability ``p_subsample`` a random fraction of the reflections (log-uniform in ``keep``;
     a less complete or smaller data set, hence sparser plots) is kept, and every value gets extra
@@ -69,6 +76,14 @@ def vary_background(reflections: Reflections, seed: int | np.random.Generator = 
     The same subset of reflection positions is kept in every observable of equal length.
     """
     rng = _rng(seed)
+    d_cut = 0.0
+    if rng.random() < p_cut:
+        d_all = np.concatenate([o.d for o in reflections.observables.values()])
+        lo = float(d_all.min())
+        covered = [r for r in ice_ranges() if r.d_max > lo]
+        if covered:
+            r = covered[int(rng.integers(len(covered)))]
+            d_cut = float(rng.uniform(max(r.d_min - cut_margin, lo), r.d_max + cut_margin))
     frac = float(np.exp(rng.uniform(np.log(keep[0]), np.log(keep[1])))) if rng.random() < p_subsample else 1.0
     u = float(rng.uniform(0.0, jitter))
     masks: dict[int, np.ndarray] = {}
@@ -79,7 +94,7 @@ def vary_background(reflections: Reflections, seed: int | np.random.Generator = 
             masks[n] = rng.random(n) < frac
         v = obs.values.astype(np.float64) + u * obs.sigmas * rng.standard_normal(n)
         sg = obs.sigmas.astype(np.float64) * np.sqrt(1.0 + u * u)
-        ok = masks[n] & (v != 0) & ((v > 0) if kind == "F" else True)
+        ok = masks[n] & (v != 0) & (obs.d >= d_cut) & ((v > 0) if kind == "F" else True)
         observables[kind] = Observable(kind=kind, columns=obs.columns, d=obs.d[ok], values=v[ok].astype(np.float32),
                                        sigmas=sg[ok].astype(np.float32),
                                        hkl=None if obs.hkl is None else obs.hkl[ok])
