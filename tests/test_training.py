@@ -146,6 +146,12 @@ def test_relabel_weak_labels_only_whole_rings_above_the_strength():
     new, changed = relabel_weak(y, meta, 0.25)
     assert new.tolist() == [1, 0, 1, 0, 0, 0] and changed == 1
     assert y.tolist() == [0, 0, 1, 0, 0, 0]  # the input is not modified
+    # simulated_only: a weak ring on a real background keeps its visibility label
+    src = [{**m, "source": s} for m, s in zip(meta, ["semi:x.mtz", "sim", "sim", "sim", "sim", "sim"])]
+    src.append({"strength": 0.5, "effects": "spike", "source": "sim"})
+    y7 = np.append(y, 0)
+    assert relabel_weak(y7, src, 0.25)[0].tolist() == [1, 0, 1, 0, 0, 0, 1]
+    assert relabel_weak(y7, src, 0.25, simulated_only=True)[0].tolist() == [0, 0, 1, 0, 0, 0, 1]
 
 
 def test_weak_label_argument_one_value_or_per_observable():

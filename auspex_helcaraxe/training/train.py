@@ -109,16 +109,19 @@ def training_set(
     return out
 
 
-def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float) -> tuple[np.ndarray, int]:
+def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float, simulated_only: bool = False) -> tuple[np.ndarray, int]:
     """Labels with the plots of whole rings (spike or over-subtraction, not partial, not only excluded)
     of strength ≥ ``min_strength`` × the local mean intensity also iced, visible or not; returns the
-    new labels and how many changed. The default rule labels only visible rings (docs/simulator.md)."""
+    new labels and how many changed. The default rule labels only visible rings (docs/simulator.md).
+    ``simulated_only``: leave the plots of real backgrounds (``source`` ``semi:…``) at the visibility
+    labels, so that a real background's own clean look is never taught as ice."""
     def effects(m: dict) -> set[str]:  # "spike,sigma" in the training meta (or a sequence)
         e = m.get("effects") or ()
         return set(e.split(",")) if isinstance(e, str) else set(e)
 
     extra = np.array([m.get("strength", 0.0) >= min_strength and bool({"spike", "oversubtracted"} & effects(m))
-                      and "partial" not in effects(m) for m in meta], dtype=bool)
+                      and "partial" not in effects(m)
+                      and not (simulated_only and str(m.get("source", "")).startswith("semi:")) for m in meta], dtype=bool)
     new = np.where(extra, 1, y).astype(y.dtype)
     return new, int(np.count_nonzero(new != y))
 
@@ -197,6 +200,7 @@ def train(
     real_negative_weight: float | None = None,
     profile_branch: bool = False,
     vary_backgrounds: bool = False,
+    weak_label_simulated_only: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -211,7 +215,8 @@ def train(
     cards exactly as before; other folds are recorded in the card as ``background_fold``).
     ``weak_label``: also label iced the plots a whole ring reaches at ≥ this strength (see
     :func:`relabel_weak`; one strength, or one per observable as ``{"F": 0.3, "I": 0.1}``, an
-    observable left out keeping the visibility labels; recorded in the card; default off).
+    observable left out keeping the visibility labels; recorded in the card; default off);
+    ``weak_label_simulated_only``: only on simulated data sets (:func:`relabel_weak`).
     ``exclude_family``: leave-one-family-out, the training (and validation) data contain no ring of
     this family of ``training.families.FAMILIES`` (see ``families.excluding``; recorded in the card
     and the cache key; default None: data, cache keys and cards as without it).
@@ -259,6 +264,8 @@ def train(
         params["background_fold"] = {"fold": fold, "n_folds": n_folds}
     if weak_label is not None:
         params["weak_label"] = weak_label
+        if weak_label_simulated_only:
+            params["weak_label_simulated_only"] = True
     if exclude_family is not None:
         from .families import MEMBER
 
@@ -279,7 +286,7 @@ def train(
                                               exclude_family, vary_backgrounds)
         wl = weak_label.get(kind) if isinstance(weak_label, dict) else weak_label
         if wl is not None:
-            y, n_new = relabel_weak(y, meta, wl)
+            y, n_new = relabel_weak(y, meta, wl, weak_label_simulated_only)
             log(f"{kind}: weak-label {wl}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
         weights = None
         if real_negative_weight is not None:
@@ -407,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weak-label", type=weak_label_arg, default=None, metavar="STRENGTH",
                     help="experiment: also label iced the plots of whole rings at >= STRENGTH x the local mean; "
                          "one value, or per observable as F=0.3,I=0.1")
+    ap.add_argument("--weak-label-simulated-only", action="store_true",
+                    help="experiment: --weak-label on simulated data sets only, real backgrounds keep the visibility labels")
     ap.add_argument("--exclude-family", default=None, metavar="NAME",
                     choices=tuple(FAMILIES),
                     help="leave-one-family-out: no ring of this family (training.families.FAMILIES) in the training data")
@@ -424,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
               fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
               exclude_family=a.exclude_family,
               real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
-              vary_backgrounds=a.vary_backgrounds, balance_classes=a.balance_classes)
+              vary_backgrounds=a.vary_backgrounds, weak_label_simulated_only=a.weak_label_simulated_only,
+              balance_classes=a.balance_classes)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
