@@ -258,3 +258,19 @@ def test_update_metrics_merge_keeps_hand_written_keys(tmp_path):
     assert json.loads(card.read_text())["metrics"]["real_clean"] == {"threshold_decision": "kept", "at_0.5": 2}
     update_metrics(tmp_path, "real_clean", {"F": {"at_0.5": 3}}, sha256={"F": "abc"})
     assert json.loads(card.read_text())["metrics"]["real_clean"] == {"at_0.5": 3}
+
+
+def test_set_thresholds_writes_the_measured_cards_only(tmp_path):
+    from auspex_helcaraxe.errors import InputError
+    from auspex_helcaraxe.training.cards import set_thresholds
+
+    (tmp_path / "helcaraxe_fobs.tflite").write_bytes(b"x")
+    card = tmp_path / "helcaraxe_fobs.json"
+    card.write_text(json.dumps({"sha256": "abc", "threshold": 0.7, "metrics": {"a": 1}}))
+    set_thresholds(tmp_path, {"F": 0.61234}, sha256={"F": "abc"})
+    assert json.loads(card.read_text()) == {"sha256": "abc", "threshold": 0.6123, "metrics": {"a": 1}}
+    with pytest.raises(InputError, match="describes network"):
+        set_thresholds(tmp_path, {"F": 0.5}, sha256={"F": "other"})
+    with pytest.raises(InputError, match="expected one"):
+        set_thresholds(tmp_path, {"I": 0.5})
+    assert json.loads(card.read_text())["threshold"] == 0.6123

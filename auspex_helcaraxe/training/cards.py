@@ -25,16 +25,33 @@ def update_metrics(card_dir: str | Path, key: str, per_observable: Mapping[str, 
     """
     written = []
     for kind, value in per_observable.items():
-        pattern = "*iobs*.json" if kind == "I" else "*fobs*.json"
-        cards = [p for p in sorted(Path(card_dir).glob(pattern)) if p.with_suffix(".tflite").exists()]
-        if len(cards) != 1:
-            raise InputError(f"{card_dir}: expected one {pattern} card beside its network, found {len(cards)}")
-        card = json.loads(cards[0].read_text())
-        if sha256 and sha256.get(kind) and card.get("sha256") != sha256[kind]:
-            raise InputError(f"{cards[0]}: describes network {card.get('sha256', '?')[:12]}, "
-                             f"the evaluation measured {sha256[kind][:12]}")
+        path, card = _card(card_dir, kind, sha256)
         old = card.setdefault("metrics", {}).get(key)
         card["metrics"][key] = {**old, **value} if merge and isinstance(old, dict) and isinstance(value, dict) else value
-        cards[0].write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-        written.append(cards[0])
+        path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        written.append(path)
     return written
+
+
+def set_thresholds(card_dir: str | Path, thresholds: Mapping[str, float], sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Set the decision ``threshold`` of the card of each observable in ``thresholds`` (the detector's
+    default); ``sha256`` as in :func:`update_metrics`. Returns the cards written."""
+    written = []
+    for kind, t in thresholds.items():
+        path, card = _card(card_dir, kind, sha256)
+        card["threshold"] = round(float(t), 4)
+        path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+        written.append(path)
+    return written
+
+
+def _card(card_dir: str | Path, kind: str, sha256: Mapping[str, str] | None) -> tuple[Path, dict[str, Any]]:
+    pattern = "*iobs*.json" if kind == "I" else "*fobs*.json"
+    cards = [p for p in sorted(Path(card_dir).glob(pattern)) if p.with_suffix(".tflite").exists()]
+    if len(cards) != 1:
+        raise InputError(f"{card_dir}: expected one {pattern} card beside its network, found {len(cards)}")
+    card = json.loads(cards[0].read_text())
+    if sha256 and sha256.get(kind) and card.get("sha256") != sha256[kind]:
+        raise InputError(f"{cards[0]}: describes network {card.get('sha256', '?')[:12]}, "
+                         f"the evaluation measured {sha256[kind][:12]}")
+    return cards[0], card

@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cards", default=None, metavar="DIR",
                     help="write the results into the model cards in DIR (metrics.real_clean; other keys of "
                          "that block, such as the threshold decision, are kept)")
+    ap.add_argument("--set-threshold", action="store_true",
+                    help="make the rule's threshold on all clean data sets the networks' decision threshold "
+                         "(with --cards: written into the cards; every result is then at that threshold)")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = clean_plots(real_dir, nets)
     out = {}
     for kind, rs in rows.items():
-        card_t = nets[kind].card.threshold
+        card_t = pick_threshold(rs) if args.set_threshold else nets[kind].card.threshold
         res = {"card_threshold": card_t, "at_card": at_threshold(rs, card_t), "at_0.5": at_threshold(rs, 0.5),
                "lodo": lodo(rs), "all_data_threshold": pick_threshold(rs),
                "held_out_only_at_card": at_threshold([r for r in rs if not r["training_background"]], card_t)}
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  LODO FP per range: {fpr}")
         print(f"  threshold by the same rule on all clean data sets: {res['all_data_threshold']:.3f}")
     if args.sensitivity:
-        alts = {"card": {k: nets[k].card.threshold for k in nets},
+        alts = {"card": {k: out[k]["card_threshold"] for k in out},
                 "real-clean rule": {k: out[k]["all_data_threshold"] for k in out},
                 "0.5": {k: 0.5 for k in nets}}
         cost = sensitivity_cost(alts, real_dir, args.sensitivity, nets)
@@ -226,11 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     if args.cards:
-        from .cards import update_metrics
+        from .cards import set_thresholds, update_metrics
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
-        for path in update_metrics(args.cards, "real_clean", {k: card_block(out[k], command.strip()) for k in rows},
-                                   sha256={k: n.card.sha256 for k, n in nets.items()}, merge=True):
+        sha = {k: n.card.sha256 for k, n in nets.items()}
+        blocks = {k: card_block(out[k], command.strip()) for k in rows}
+        if args.set_threshold:
+            set_thresholds(args.cards, {k: out[k]["card_threshold"] for k in rows}, sha)
+            for k, b in blocks.items():
+                b["threshold_decision"] = (f"card threshold set by this command: the rule above on all clean data sets "
+                                           f"({out[k]['card_threshold']:.4f}; it was {nets[k].card.threshold} from "
+                                           f"simulated validation)")
+        for path in update_metrics(args.cards, "real_clean", blocks, sha256=sha, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
 
