@@ -188,18 +188,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cards", default=None, metavar="DIR",
                     help="write the results into the model cards in DIR (metrics.real_clean; other keys of "
                          "that block, such as the threshold decision, are kept)")
-    ap.add_argument("--set-threshold", action="store_true",
-                    help="make the rule's threshold on all clean data sets the networks' decision threshold "
-                         "(with --cards: written into the cards; every result is then at that threshold)")
+    ap.add_argument("--set-threshold", nargs="?", const="I,F", default="", metavar="KINDS",
+                    help="make the rule's threshold on all clean data sets the decision threshold of these "
+                         "observables' networks (default both; with --cards: written into the cards; every "
+                         "result of those observables is then at that threshold)")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
+    set_kinds = {k.strip() for k in args.set_threshold.split(",") if k.strip()}
+    if set_kinds - {"I", "F"}:
+        ap.error("--set-threshold: the observables are I and/or F")
     real_dir = Path(args.real) if args.real else tdata.default_real_dir()
     nets = load_networks(args.networks)
     rows = clean_plots(real_dir, nets)
     out = {}
     for kind, rs in rows.items():
-        card_t = pick_threshold(rs) if args.set_threshold else nets[kind].card.threshold
+        card_t = pick_threshold(rs) if kind in set_kinds else nets[kind].card.threshold
         res = {"card_threshold": card_t, "at_card": at_threshold(rs, card_t), "at_0.5": at_threshold(rs, 0.5),
                "lodo": lodo(rs), "all_data_threshold": pick_threshold(rs),
                "held_out_only_at_card": at_threshold([r for r in rs if not r["training_background"]], card_t)}
@@ -234,12 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
         sha = {k: n.card.sha256 for k, n in nets.items()}
         blocks = {k: card_block(out[k], command.strip()) for k in rows}
-        if args.set_threshold:
-            set_thresholds(args.cards, {k: out[k]["card_threshold"] for k in rows}, sha)
+        if set_kinds:
+            set_thresholds(args.cards, {k: out[k]["card_threshold"] for k in rows if k in set_kinds}, sha)
             for k, b in blocks.items():
+                if k not in set_kinds:
+                    continue
                 b["threshold_decision"] = (f"card threshold set by this command: the rule above on all clean data sets "
-                                           f"({out[k]['card_threshold']:.4f}; it was {nets[k].card.threshold} from "
-                                           f"simulated validation)")
+                                           f"({out[k]['card_threshold']:.4f}; it was {nets[k].card.threshold} before)")
         for path in update_metrics(args.cards, "real_clean", blocks, sha256=sha, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
