@@ -37,7 +37,7 @@ def make_training_set(
     ``target_iced_fraction`` is set, plain negatives (no ice reaching the range, no hard negative) are
     thinned at random until iced plots make up about that fraction (never positives, never hard
     negatives). ``vary_backgrounds``: each use of a real background is another measurement of it
-    (:func:`semi.vary_background`: random subset, extra noise) instead of the same reflections.
+    (:func:`semi.vary_background`: a cut-off inside an ice range, a random subset, extra noise) instead of the same reflections.
     """
     rng = np.random.default_rng(seed)
     usable = [b for b in (backgrounds or []) if observable in b.observables]

@@ -224,8 +224,8 @@ def train(
     (:func:`real_negative_weights`; a specificity counterweight, recorded in the card; default off).
     ``profile_branch``: the model with the per-column profile branch (``models.build_model``;
     recorded in the card; default off).
-    ``vary_backgrounds``: every use of a real background is another measurement of it (random
-    subset of reflections, extra noise: ``simulate.semi.vary_background``), so that its clean plots
+    ``vary_backgrounds``: every use of a real background is another measurement of it (a cut-off
+    inside an ice range, a random subset of reflections, extra noise: ``simulate.semi.vary_background``), so that its clean plots
     are not the same few images over and over (recorded in the card and the cache key; default off).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
