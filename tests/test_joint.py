@@ -267,8 +267,11 @@ def test_set_thresholds_writes_the_measured_cards_only(tmp_path):
     (tmp_path / "helcaraxe_fobs.tflite").write_bytes(b"x")
     card = tmp_path / "helcaraxe_fobs.json"
     card.write_text(json.dumps({"sha256": "abc", "threshold": 0.7, "metrics": {"a": 1}}))
-    set_thresholds(tmp_path, {"F": 0.61234}, sha256={"F": "abc"})
-    assert json.loads(card.read_text()) == {"sha256": "abc", "threshold": 0.6123, "metrics": {"a": 1}}
+    set_thresholds(tmp_path, {"F": 0.61231}, sha256={"F": "abc"})  # rounded up: a plot at 0.6123 stays cleared
+    assert json.loads(card.read_text()) == {"sha256": "abc", "threshold": 0.6124, "metrics": {"a": 1}}
+    set_thresholds(tmp_path, {"F": 0.5}, sha256={"F": "abc"})
+    assert json.loads(card.read_text())["threshold"] == 0.5
+    set_thresholds(tmp_path, {"F": 0.6123}, sha256={"F": "abc"})
     with pytest.raises(InputError, match="describes network"):
         set_thresholds(tmp_path, {"F": 0.5}, sha256={"F": "other"})
     with pytest.raises(InputError, match="expected one"):

@@ -8,6 +8,7 @@ card's ``sha256`` stays that of the ``.tflite`` file it describes).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,11 +36,12 @@ def update_metrics(card_dir: str | Path, key: str, per_observable: Mapping[str, 
 
 def set_thresholds(card_dir: str | Path, thresholds: Mapping[str, float], sha256: Mapping[str, str] | None = None) -> list[Path]:
     """Set the decision ``threshold`` of the card of each observable in ``thresholds`` (the detector's
-    default); ``sha256`` as in :func:`update_metrics`. Returns the cards written."""
+    default), rounded *up* to 4 decimals so that a plot the threshold was chosen to clear stays
+    cleared; ``sha256`` as in :func:`update_metrics`. Returns the cards written."""
     written = []
     for kind, t in thresholds.items():
         path, card = _card(card_dir, kind, sha256)
-        card["threshold"] = round(float(t), 4)
+        card["threshold"] = math.ceil(float(t) * 1e4 - 1e-9) / 1e4
         path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
         written.append(path)
     return written
