@@ -14,6 +14,7 @@ import pytest
 
 from auspex_helcaraxe import readers
 from auspex_helcaraxe.ice_ranges import ice_ranges
+from auspex_helcaraxe.plots import make_plots
 from auspex_helcaraxe.simulate import add_ice, demo_dataset, make_training_set, simulate_dataset, wilson, write_mtz
 from auspex_helcaraxe.simulate.ice_lines import ice_lines
 from auspex_helcaraxe.simulate.semi import vary_background
@@ -342,3 +343,23 @@ def test_label_follows_ring_strength():
         assert not truth[4].iced and not truth[6].iced
     assert labels[:2] == [(False, False)] * 2
     assert labels[2:] == [(True, True)] * 4
+
+
+def test_clean_twins_pair_each_iced_real_plot_with_its_clean_background():
+    bgs = [simulate_dataset(35, d_min=1.6, **CLEAN).reflections]
+    kw = dict(observable="I", backgrounds=bgs, background_fraction=1.0, ice_probability=1.0)
+    X, y, g, meta = make_training_set(8, seed=4, clean_twins=True, target_iced_fraction=0.4, **kw)
+    twin = np.array([bool(m.get("twin")) for m in meta])
+    assert twin.sum() >= 5 and np.all(y[twin] == 0) and all(meta[i]["strength"] == 0 for i in np.flatnonzero(twin))
+    assert not any(m.get("twin") for m in make_training_set(8, seed=4, target_iced_fraction=0.4, **kw)[3])
+    clean = make_plots(bgs[0].observables["I"])
+    own = {r.index: x for r, x in zip(np.array(clean.ranges, dtype=object)[clean.predictable], clean.inputs[clean.predictable])}
+    for k in np.unique(g):
+        reached = {m["range"] for m in meta if m["dataset"] == k and not m.get("twin") and m["strength"] > 0}
+        twins = np.flatnonzero(twin & (g == k))
+        assert {meta[i]["range"] for i in twins} == reached  # one clean twin per range the ice reached
+        for i in twins:  # the background's own clean plot of that range
+            np.testing.assert_array_equal(X[i], own[meta[i]["range"]])
+    # thinning to the iced fraction removes plain negatives, never a twin
+    unthinned = make_training_set(8, seed=4, clean_twins=True, target_iced_fraction=None, **kw)[3]
+    assert sum(1 for m in unthinned if m.get("twin")) == twin.sum()

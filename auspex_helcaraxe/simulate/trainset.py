@@ -26,6 +26,7 @@ def make_training_set(
     target_iced_fraction: float | None = 0.4,
     max_reflections: int = TRAINING_MAX_REFLECTIONS,
     vary_backgrounds: bool = False,
+    clean_twins: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Plots and labels from ``n_datasets`` data sets.
 
@@ -38,6 +39,9 @@ def make_training_set(
     thinned at random until iced plots make up about that fraction (never positives, never hard
     negatives). ``vary_backgrounds``: each use of a real background is another measurement of it
     (:func:`semi.vary_background`: a cut-off inside an ice range, a random subset, extra noise) instead of the same reflections.
+    ``clean_twins``: for each real background given ice, also the plots of that same background without
+    it, for the ranges the ice reaches (label 0, ``twin`` 1 in ``meta``, never thinned), so that a real
+    background's own look never predicts the label and only the ice tells the pairs apart.
     """
     rng = np.random.default_rng(seed)
     usable = [b for b in (backgrounds or []) if observable in b.observables]
@@ -50,6 +54,8 @@ def make_training_set(
                 bg = vary_background(bg, child)
             if rng.random() < ice_probability:
                 refl, truth = add_ice(bg, child, mode_p=list(mode_p))
+                if clean_twins:
+                    _add_twins(bg, truth, observable, k, xs, ys, groups, meta)
             else:
                 refl, truth = bg, {}
             source = "semi:" + bg.name
@@ -89,11 +95,30 @@ def make_training_set(
     return X, y, g, meta
 
 
+def _add_twins(bg: Reflections, truth: dict, observable: str, k: int, xs: list, ys: list, groups: list, meta: list) -> None:
+    """Append the clean plots of ``bg`` for the ranges the ice of ``truth`` reaches (``clean_twins``)."""
+    obs = bg.observables.get(observable)
+    reached = {i for i, t in truth.items() if t.strength > 0}
+    if obs is None or not reached:
+        return
+    plots = make_plots(obs)
+    take = plots.predictable & np.array([r.index in reached for r in plots.ranges], bool)
+    if not take.any():
+        return
+    xs.append(plots.inputs[take])
+    for r, n_in in zip(np.array(plots.ranges, dtype=object)[take], plots.n_in_range[take]):
+        ys.append(0)
+        groups.append(k)
+        meta.append({"dataset": k, "source": "semi:" + bg.name, "range": r.index, "label": 0, "strength": 0.0,
+                     "effects": "", "hard_negatives": "", "n_in_range": int(n_in), "twin": 1})
+
+
 def _balance(rng: np.random.Generator, y: np.ndarray, meta: list[dict], target: float) -> np.ndarray:
-    """Thin plain negatives so that positives make up about ``target`` of the set."""
+    """Thin plain negatives (not clean twins) so that positives make up about ``target`` of the set."""
     keep = np.ones(y.size, bool)
     n_pos = int(y.sum())
-    plain = np.array([m["label"] == 0 and m["strength"] == 0 and not m["hard_negatives"] for m in meta], bool)
+    plain = np.array([m["label"] == 0 and m["strength"] == 0 and not m["hard_negatives"] and not m.get("twin")
+                      for m in meta], bool)
     n_other_neg = int(((y == 0) & ~plain).sum())
     if n_pos == 0:
         return keep

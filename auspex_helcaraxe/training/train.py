@@ -70,10 +70,11 @@ def training_set(
     log: Callable[[str], None] = print,
     exclude_family: str | None = None,
     vary_backgrounds: bool = False,
+    clean_twins: bool = False,
 ):
     """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``.
     ``exclude_family``: draw no ring of this family (``training.families.excluding``).
-    ``vary_backgrounds``: see :func:`simulate.make_training_set`."""
+    ``vary_backgrounds``, ``clean_twins``: see :func:`simulate.make_training_set`."""
     from .. import simulate
     from ..errors import InputError
     from ..readers import read
@@ -81,8 +82,9 @@ def training_set(
     from .families import excluding
 
     def make(n_datasets, seed, observable, backgrounds, background_fraction, exclude_family=None,
-             vary_backgrounds=False):
-        kwargs: dict[str, Any] = {"vary_backgrounds": True} if vary_backgrounds else {}
+             vary_backgrounds=False, clean_twins=False):
+        kwargs: dict[str, Any] = {k: True for k, v in (("vary_backgrounds", vary_backgrounds),
+                                                       ("clean_twins", clean_twins)) if v}
         if backgrounds:
             refl = []
             for p in backgrounds:
@@ -102,6 +104,8 @@ def training_set(
         key["exclude_family"] = exclude_family
     if vary_backgrounds:
         key["vary_backgrounds"] = True
+    if clean_twins:
+        key["clean_twins"] = True
     t = time.time()
     out = tdata.cached(make, key, cache_dir, log)
     log(f"{observable}: {len(out[1])} plots ({int(np.sum(out[1]))} iced) from {len(np.unique(out[2]))} data sets "
@@ -201,6 +205,7 @@ def train(
     profile_branch: bool = False,
     vary_backgrounds: bool = False,
     weak_label_simulated_only: bool = False,
+    clean_twins: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -227,6 +232,8 @@ def train(
     ``vary_backgrounds``: every use of a real background is another measurement of it (a cut-off
     inside an ice range, a random subset of reflections, extra noise: ``simulate.semi.vary_background``), so that its clean plots
     are not the same few images over and over (recorded in the card and the cache key; default off).
+    ``clean_twins``: each real background given ice also enters clean, for the ranges its ice
+    reaches (``simulate.make_training_set``; recorded in the card and the cache key; default off).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import keras
@@ -278,12 +285,14 @@ def train(
         params["profile_branch"] = True
     if vary_backgrounds:
         params["vary_backgrounds"] = True
+    if clean_twins:
+        params["clean_twins"] = True
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
         tk = time.time()
         X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log,
-                                              exclude_family, vary_backgrounds)
+                                              exclude_family, vary_backgrounds, clean_twins)
         wl = weak_label.get(kind) if isinstance(weak_label, dict) else weak_label
         if wl is not None:
             y, n_new = relabel_weak(y, meta, wl, weak_label_simulated_only)
@@ -425,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="experiment: add the per-column profile branch to the model")
     ap.add_argument("--vary-backgrounds", action="store_true",
                     help="experiment: each use of a real background is another measurement of it (subset, extra noise)")
+    ap.add_argument("--clean-twins", action="store_true",
+                    help="experiment: each real background given ice also enters clean, for the ranges its ice reaches")
     ap.add_argument("--balance-classes", action="store_true")
     a = ap.parse_args(argv)
     s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
@@ -434,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
               exclude_family=a.exclude_family,
               real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
               vary_backgrounds=a.vary_backgrounds, weak_label_simulated_only=a.weak_label_simulated_only,
-              balance_classes=a.balance_classes)
+              clean_twins=a.clean_twins, balance_classes=a.balance_classes)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
