@@ -133,6 +133,34 @@ def test_tiny_training_run(tmp_path):
     assert len(list((tmp_path / "cache").glob("set_*/done"))) == 2
 
 
+@pytest.mark.slow
+def test_train_members_is_one_command_for_an_ensemble(tmp_path):
+    """--members 2: two seeded pairs of one recipe, exported per observable as their mean; each member
+    is the network a plain run with its seed makes."""
+    from auspex_helcaraxe.training.train import train, train_members
+
+    kw = dict(n_datasets=8, epochs=1, transfer_epochs=1, batch_size=16, cache_dir=tmp_path / "cache",
+              check_int8=False, threads=1, log=lambda m: None)
+    summary = train_members(tmp_path / "ens", 2, seed=5, **kw)
+    nets = load_networks(tmp_path / "ens")
+    assert set(nets) == {"I", "F"} and summary["networks"]["F"]["macs_per_plot"] == 2 * count_macs(build_model())
+    members = [load_networks(tmp_path / "ens" / "members" / f"seed{s}") for s in (5, 6)]
+    x = np.random.default_rng(0).standard_normal((5, 80, 80, 1)).astype(np.float32)
+    for kind in ("I", "F"):
+        each = [m[kind].predict(x) for m in members]
+        assert np.abs(each[0] - each[1]).max() > 1e-4  # two seeds, two networks
+        np.testing.assert_allclose(nets[kind].predict(x), np.mean(each, axis=0), atol=1e-5)
+        card = nets[kind].card.extra
+        assert card["training"]["member_seeds"] == [5, 6] and card["training"]["members"] == 2
+        assert [m["sha256"] for m in card["ensemble"]["members"]] == [
+            sha256_of(tmp_path / "cache" / f"keras_seed{s}" / f"helcaraxe_{kind.lower()}obs.keras") for s in (5, 6)]
+    # the second member is the network a plain run with seed 6 makes (same data, same weights)
+    train(tmp_path / "plain6", seed=6, **kw)
+    assert sha256_of(tmp_path / "plain6" / "helcaraxe_fobs.tflite") == members[1]["F"].card.sha256
+    with pytest.raises(ValueError, match="at least 2"):
+        train_members(tmp_path / "x", 1, **kw)
+
+
 def test_relabel_weak_labels_only_whole_rings_above_the_strength():
     from auspex_helcaraxe.training.train import relabel_weak
 

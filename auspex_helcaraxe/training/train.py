@@ -380,6 +380,43 @@ def train(
     return summary
 
 
+def train_members(out_dir: str | os.PathLike, members: int, seed: int = 0,
+                  cache_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
+    """Train ``members`` pairs with the same recipe (seeds ``seed`` … ``seed + members - 1``, each
+    :func:`train` into ``out_dir/members/seedN`` with its Keras files under ``<cache>/keras_seedN``)
+    and export, per observable, the mean of the members as one network into ``out_dir``
+    (:func:`ensemble.ensemble`, threshold 0.5 until ``real_thresholds --set-threshold`` sets it).
+    One seeded command; the ensemble cards carry the recipe and every member's wall time."""
+    from .ensemble import ensemble
+
+    if members < 2:
+        raise ValueError("members: at least 2 (one network: train())")
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0 = time.time()
+    cache = Path(cache_dir) if cache_dir is not None else tdata.DEFAULT_CACHE
+    out = Path(out_dir)
+    runs = []
+    for j in range(members):
+        s = seed + j
+        log(f"member {j + 1} of {members}: seed {s}")
+        runs.append(train(out / "members" / f"seed{s}", seed=s, cache_dir=cache, keras_dir=cache / f"keras_seed{s}",
+                          log=log, **kwargs))
+    summary: dict[str, Any] = {"members": runs, "networks": {}}
+    for kind in ("F", "I"):
+        keras_files = [cache / f"keras_seed{seed + j}" / f"helcaraxe_{kind.lower()}obs.keras" for j in range(members)]
+        path = ensemble(keras_files, out, kind)
+        card = json.loads(path.with_suffix(".json").read_text())
+        card["training"] = {**runs[0]["params"], "seed": seed, "members": members,
+                            "member_seeds": [seed + j for j in range(members)],
+                            "member_wall_time_s": [r["wall_time_s"] for r in runs]}
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        summary["networks"][kind] = {"tflite": str(path), "macs_per_plot": card["macs_per_plot"]}
+    summary["wall_time_s"] = round(time.time() - t0, 1)
+    log(f"ensemble of {members}: total wall time {summary['wall_time_s']:.0f} s")
+    return summary
+
+
 def weak_label_arg(text: str) -> float | dict[str, float]:
     """``--weak-label`` value: ``0.3`` (both observables) or ``F=0.3,I=0.1`` (per observable)."""
     import argparse
@@ -437,15 +474,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clean-twins", action="store_true",
                     help="experiment: each real background given ice also enters clean, for the ranges its ice reaches")
     ap.add_argument("--balance-classes", action="store_true")
+    ap.add_argument("--members", type=int, default=1, metavar="K",
+                    help="train K pairs with this recipe (seeds SEED … SEED+K-1) and export their mean per observable "
+                         "(train_members); default 1: one pair")
     a = ap.parse_args(argv)
-    s = train(a.out_dir, seed=a.seed, n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
-              backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
-              threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
-              fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
-              exclude_family=a.exclude_family,
-              real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
-              vary_backgrounds=a.vary_backgrounds, weak_label_simulated_only=a.weak_label_simulated_only,
-              clean_twins=a.clean_twins, balance_classes=a.balance_classes)
+    kwargs = dict(n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
+                  backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
+                  threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
+                  fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
+                  exclude_family=a.exclude_family,
+                  real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
+                  vary_backgrounds=a.vary_backgrounds, weak_label_simulated_only=a.weak_label_simulated_only,
+                  clean_twins=a.clean_twins, balance_classes=a.balance_classes)
+    if a.members > 1:
+        s = train_members(a.out_dir, a.members, seed=a.seed, **kwargs)
+    else:
+        s = train(a.out_dir, seed=a.seed, **kwargs)
     print(json.dumps({k: v for k, v in s.items()}, indent=1, default=str))
     return 0
 
