@@ -1,0 +1,237 @@
+"""Experiment: the network's probability and the line contrast of a plot, combined.
+
+    python -m auspex_helcaraxe.training.hybrid --networks DIR [--n-sim 600] [--repeats 20] [--weak-label 0.15] [--json OUT]
+
+The Helcaraxe paper proposes, as future work, a hybrid of the CNN with Icefinder-like features of the
+range. Here the feature is the matched-filter z at the range's brightest ice line
+(:func:`line_excess.line_z`): ice diffracts only at its lines, while the real clean plots that the
+networks flag show no excess there (docs/independent_notes.md). Per observable:
+
+1. **Fit, on the simulator's ground truth only**: a logistic regression of the label on
+   (logit p, z) over simulated data sets (seeds ``HYBRID_SEED + k``) and the training-split clean real
+   backgrounds with simulated ice (``simulate.add_ice``). Labels as the networks were trained
+   (``--weak-label S``: whole rings ≥ S × the local mean also iced).
+2. **Threshold on real clean plots**: the rule of ``real_thresholds`` (smallest t ≥ 0.5 keeping the
+   clean data sets at ≥ 0.98 per plot and ≥ 0.95 per data set), for the network alone and for the
+   combination; leave-one-data-set-out specificity of both.
+3. **Score on the independent contamination models** (``independent.contaminate``; held-out
+   backgrounds, one draw per family × strength × background, the draws of ``independent --draws 1``):
+   detection per data set (any plot flagged) of the network alone, the combination, and the
+   published networks at 0.5.
+
+Nothing here changes what the plugin ships; it measures whether the combination is worth building.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..network import load_networks
+from ..plots import make_plots
+from ..readers import read
+from ..reflections import Reflections
+from . import data as tdata
+from .joint import fit_logistic
+from .line_excess import line_z
+from .real_thresholds import lodo, pick_threshold
+
+HYBRID_SEED = 40_000_000
+ICE_SEED = 40_500_000
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def plot_rows(refl: Reflections, networks: dict, truth: dict | None = None, weak_label: float | None = None,
+              published: dict | None = None) -> list[dict]:
+    """One row per predictable plot: kind, range, p (and p of ``published``), z, label (with ``truth``)."""
+    out = []
+    for kind, obs in refl.observables.items():
+        if kind not in networks or len(obs) == 0:
+            continue
+        plots = make_plots(obs)
+        pred = plots.predictable
+        if not pred.any():
+            continue
+        x = plots.inputs[pred]
+        p = networks[kind].predict(x)
+        pp = published[kind].predict(x) if published and kind in published else None
+        for j, r in enumerate(np.array(plots.ranges, dtype=object)[pred]):
+            z = line_z(obs, r)
+            row: dict[str, Any] = {"kind": kind, "range": r.index, "p": float(p[j]), "z": 0.0 if z is None else z[1]}
+            if pp is not None:
+                row["p_published"] = float(pp[j])
+            if truth is not None:
+                t = truth.get(r.index)
+                label = bool(t is not None and t.label(kind))
+                if t is not None and weak_label is not None and t.strength >= weak_label \
+                        and {"spike", "oversubtracted"} & set(t.effects) and "partial" not in t.effects:
+                    label = True
+                row["label"] = int(label)
+                row["strength"] = float(t.strength) if t is not None else 0.0
+            out.append(row)
+    return out
+
+
+def training_rows(networks: dict, real_dir: Path, n_sim: int, repeats: int, weak_label: float | None,
+                  log=print) -> list[dict]:
+    """Simulated data sets and the training backgrounds with simulated ice, with labels."""
+    from ..simulate import add_ice, simulate_dataset
+
+    rows = []
+    for k in range(n_sim):
+        ds = simulate_dataset(HYBRID_SEED + k)
+        rows += plot_rows(ds.reflections, networks, ds.truth, weak_label)
+    rng = np.random.default_rng(ICE_SEED)
+    for p in tdata.background_split(real_dir)[0]:
+        try:
+            base = read(p)
+        except InputError:
+            continue
+        for _ in range(repeats):
+            refl, truth = add_ice(base, np.random.default_rng(rng.integers(2**63)))
+            rows += plot_rows(refl, networks, truth, weak_label)
+    log(f"  training rows: {len(rows)} ({sum(r['label'] for r in rows)} iced)")
+    return rows
+
+
+class Combination:
+    """``sigmoid(intercept + coef · standardised (logit p, z))`` per observable."""
+
+    def __init__(self, rows: list[dict]):
+        self.models = {}
+        for kind in ("I", "F"):
+            rs = [r for r in rows if r["kind"] == kind]
+            if rs:
+                X = np.array([[_logit(r["p"]), r["z"]] for r in rs])
+                y = np.array([r["label"] for r in rs], float)
+                self.models[kind] = fit_logistic(X, y)
+
+    def __call__(self, kind: str, p, z) -> np.ndarray:
+        mean, scale, coef, icpt = self.models[kind]
+        X = np.column_stack([_logit(p), np.asarray(z, float)])
+        return 1.0 / (1.0 + np.exp(-(icpt + ((X - mean) / scale) @ coef)))
+
+    def describe(self) -> dict:
+        return {k: {"mean": m[0].round(4).tolist(), "scale": m[1].round(4).tolist(), "coef": m[2].round(4).tolist(),
+                    "intercept": round(m[3], 4)} for k, m in self.models.items()}
+
+
+def clean_rows(real_dir: Path, networks: dict) -> list[dict]:
+    """Every predictable plot of every clean real data set, with its data set."""
+    out = []
+    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
+        if row.label != "clean":
+            continue
+        try:
+            refl = read(row.path)
+        except InputError:
+            continue
+        out += [{**r, "dataset": row.relpath} for r in plot_rows(refl, networks)]
+    return out
+
+
+def independent_rows(real_dir: Path, networks: dict, published: dict, families, strengths, log=print) -> list[dict]:
+    """The held-out backgrounds as they are and one draw per family × strength, as ``independent --draws 1``."""
+    from .independent import SEED, contaminate
+
+    out = []
+    for bi, p in enumerate(tdata.background_split(real_dir)[1]):
+        try:
+            base = read(p)
+        except InputError:
+            continue
+        out += [{**r, "dataset": p.name, "family": "clean", "nominal": 0.0}
+                for r in plot_rows(base, networks, published=published)]
+        for fi, fam in enumerate(families):
+            for si, st in enumerate(strengths):
+                try:
+                    dr = contaminate(base, fam, st, np.random.default_rng([SEED, fi, si, bi, 0]))
+                except InputError:
+                    continue
+                for r in plot_rows(dr.reflections, networks, published=published):
+                    if r["range"] in dr.strength.get(r["kind"], {}):  # plots the ring reaches, as independent scores
+                        out.append({**r, "dataset": p.name, "family": fam, "nominal": st})
+    log(f"  independent rows: {len(out)}")
+    return out
+
+
+def run(networks_dir: str, real_dir: Path, n_sim: int = 600, repeats: int = 20, weak_label: float | None = 0.15,
+        families=None, strengths=None, log=print) -> dict[str, Any]:
+    from .independent import FAMILIES, STRENGTHS
+
+    families, strengths = families or FAMILIES, strengths or STRENGTHS
+    nets = load_networks(networks_dir)
+    published = load_networks(tdata.published_dir_beside(real_dir))
+    comb = Combination(training_rows(nets, real_dir, n_sim, repeats, weak_label, log))
+    clean = clean_rows(real_dir, nets)
+    res: dict[str, Any] = {"combination": comb.describe(), "real_clean": {}, "thresholds": {}}
+    for kind in comb.models:
+        rs = [r for r in clean if r["kind"] == kind]
+        hyb = comb(kind, [r["p"] for r in rs], [r["z"] for r in rs])
+        for name, vals in (("network", [r["p"] for r in rs]), ("combined", hyb)):
+            scored = [{**r, "p": float(v)} for r, v in zip(rs, vals)]
+            lo = lodo(scored)
+            res["thresholds"].setdefault(name, {})[kind] = pick_threshold(scored)
+            res["real_clean"].setdefault(name, {})[kind] = {
+                "lodo_per_dataset": f"{lo['specificity_per_dataset']['k']}/{lo['specificity_per_dataset']['n']}",
+                "lodo_per_plot": f"{lo['specificity_per_plot']['k']}/{lo['specificity_per_plot']['n']}",
+                "false_positive_datasets": lo["false_positive_datasets"]}
+    ind = independent_rows(real_dir, nets, published, families, strengths, log)
+    flags: dict[str, dict] = {"network": defaultdict(bool), "combined": defaultdict(bool), "published": defaultdict(bool)}
+    for kind in comb.models:
+        rs = [r for r in ind if r["kind"] == kind]
+        hyb = comb(kind, [r["p"] for r in rs], [r["z"] for r in rs])
+        for r, h in zip(rs, hyb):
+            key = (r["family"], r["nominal"], r["dataset"])
+            flags["network"][key] |= r["p"] >= res["thresholds"]["network"][kind]
+            flags["combined"][key] |= bool(h >= res["thresholds"]["combined"][kind])
+            flags["published"][key] |= r.get("p_published", 0.0) >= 0.5
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for name, f in flags.items():
+        by: dict[tuple, list] = defaultdict(list)
+        for (fam, st, _), v in f.items():
+            by[(fam, st)].append(v)
+        table[name] = {f"{fam} {st:g}": round(float(np.mean(v)), 3) for (fam, st), v in sorted(by.items())}
+        table[name]["n_clean"] = len(by[("clean", 0.0)])
+    res["per_dataset"] = table
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.hybrid", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--networks", required=True, metavar="DIR")
+    ap.add_argument("--real", default=None)
+    ap.add_argument("--n-sim", type=int, default=600)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--weak-label", type=lambda t: None if t.lower() == "none" else float(t), default=0.15,
+                    help="label rule of the networks (train --weak-label); 'none': visible rings only")
+    ap.add_argument("--families", default=None)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    real_dir = Path(a.real) if a.real else tdata.default_real_dir()
+    if real_dir is None:
+        print("error: no real data directory (--real)", file=sys.stderr)
+        return 2
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    res = run(a.networks, real_dir, a.n_sim, a.repeats, a.weak_label,
+              tuple(a.families.split(",")) if a.families else None, log=log)
+    print(json.dumps({k: v for k, v in res.items()}, indent=1))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
