@@ -44,6 +44,7 @@ from .line_excess import line_z
 from .real_thresholds import lodo, pick_threshold
 
 HYBRID_SEED = 40_000_000
+Z_CLIP = 4.0
 ICE_SEED = 40_500_000
 
 
@@ -106,20 +107,28 @@ def training_rows(networks: dict, real_dir: Path, n_sim: int, repeats: int, weak
 
 
 class Combination:
-    """``sigmoid(intercept + coef · standardised (logit p, z))`` per observable."""
+    """``sigmoid(intercept + coef · standardised (logit p, clip(z, ±z_clip)))`` per observable.
 
-    def __init__(self, rows: list[dict]):
-        self.models = {}
+    ``z_clip``: strong rings reach z of several hundred, so a term linear in z would be set by them;
+    clipped at ``Z_CLIP`` (about 3 × the spread of z over clean real ranges, 1.26) the term describes
+    the weak end, where it matters (None: unclipped)."""
+
+    def __init__(self, rows: list[dict], z_clip: float | None = None):
+        self.models, self.z_clip = {}, z_clip
         for kind in ("I", "F"):
             rs = [r for r in rows if r["kind"] == kind]
             if rs:
-                X = np.array([[_logit(r["p"]), r["z"]] for r in rs])
+                X = np.column_stack([_logit([r["p"] for r in rs]), self._z([r["z"] for r in rs])])
                 y = np.array([r["label"] for r in rs], float)
                 self.models[kind] = fit_logistic(X, y)
 
+    def _z(self, z) -> np.ndarray:
+        z = np.asarray(z, float)
+        return z if self.z_clip is None else np.clip(z, -self.z_clip, self.z_clip)
+
     def __call__(self, kind: str, p, z) -> np.ndarray:
         mean, scale, coef, icpt = self.models[kind]
-        X = np.column_stack([_logit(p), np.asarray(z, float)])
+        X = np.column_stack([_logit(p), self._z(z)])
         return 1.0 / (1.0 + np.exp(-(icpt + ((X - mean) / scale) @ coef)))
 
     def describe(self) -> dict:
@@ -167,15 +176,15 @@ def independent_rows(real_dir: Path, networks: dict, published: dict, families, 
 
 
 def run(networks_dir: str, real_dir: Path, n_sim: int = 600, repeats: int = 20, weak_label: float | None = 0.15,
-        families=None, strengths=None, log=print) -> dict[str, Any]:
+        families=None, strengths=None, z_clip: float | None = Z_CLIP, log=print) -> dict[str, Any]:
     from .independent import FAMILIES, STRENGTHS
 
     families, strengths = families or FAMILIES, strengths or STRENGTHS
     nets = load_networks(networks_dir)
     published = load_networks(tdata.published_dir_beside(real_dir))
-    comb = Combination(training_rows(nets, real_dir, n_sim, repeats, weak_label, log))
+    comb = Combination(training_rows(nets, real_dir, n_sim, repeats, weak_label, log), z_clip)
     clean = clean_rows(real_dir, nets)
-    res: dict[str, Any] = {"combination": comb.describe(), "real_clean": {}, "thresholds": {}}
+    res: dict[str, Any] = {"combination": comb.describe(), "z_clip": z_clip, "real_clean": {}, "thresholds": {}}
     for kind in comb.models:
         rs = [r for r in clean if r["kind"] == kind]
         hyb = comb(kind, [r["p"] for r in rs], [r["z"] for r in rs])
@@ -218,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weak-label", type=lambda t: None if t.lower() == "none" else float(t), default=0.15,
                     help="label rule of the networks (train --weak-label); 'none': visible rings only")
     ap.add_argument("--families", default=None)
+    ap.add_argument("--z-clip", type=lambda t: None if t.lower() == "none" else float(t), default=Z_CLIP,
+                    help=f"clip z at ± this before the fit (default {Z_CLIP}; 'none': unclipped)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     real_dir = Path(a.real) if a.real else tdata.default_real_dir()
@@ -226,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     res = run(a.networks, real_dir, a.n_sim, a.repeats, a.weak_label,
-              tuple(a.families.split(",")) if a.families else None, log=log)
+              tuple(a.families.split(",")) if a.families else None, z_clip=a.z_clip, log=log)
     print(json.dumps({k: v for k, v in res.items()}, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
