@@ -396,19 +396,17 @@ def train_members(out_dir: str | os.PathLike, members: int, seed: int = 0,
     t0 = time.time()
     cache = Path(cache_dir) if cache_dir is not None else tdata.DEFAULT_CACHE
     out = Path(out_dir)
+    seeds = [seed + j for j in range(members)]
+    keras_dirs = [cache / f"keras_seed{s}" for s in seeds]
     runs = []
-    for j in range(members):
-        s = seed + j
+    for j, (s, kdir) in enumerate(zip(seeds, keras_dirs)):
         log(f"member {j + 1} of {members}: seed {s}")
-        runs.append(train(out / "members" / f"seed{s}", seed=s, cache_dir=cache, keras_dir=cache / f"keras_seed{s}",
-                          log=log, **kwargs))
+        runs.append(train(out / "members" / f"seed{s}", seed=s, cache_dir=cache, keras_dir=kdir, log=log, **kwargs))
     summary: dict[str, Any] = {"members": runs, "networks": {}}
     for kind in ("F", "I"):
-        keras_files = [cache / f"keras_seed{seed + j}" / f"helcaraxe_{kind.lower()}obs.keras" for j in range(members)]
-        path = ensemble(keras_files, out, kind)
+        path = ensemble([k / f"helcaraxe_{kind.lower()}obs.keras" for k in keras_dirs], out, kind)
         card = json.loads(path.with_suffix(".json").read_text())
-        card["training"] = {**runs[0]["params"], "seed": seed, "members": members,
-                            "member_seeds": [seed + j for j in range(members)],
+        card["training"] = {**runs[0]["params"], "seed": seed, "members": members, "member_seeds": seeds,
                             "member_wall_time_s": [r["wall_time_s"] for r in runs]}
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
         summary["networks"][kind] = {"tflite": str(path), "macs_per_plot": card["macs_per_plot"]}
