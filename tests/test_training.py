@@ -140,7 +140,7 @@ def test_train_members_is_one_command_for_an_ensemble(tmp_path):
     from auspex_helcaraxe.training.train import train, train_members
 
     kw = dict(n_datasets=8, epochs=1, transfer_epochs=1, batch_size=16, cache_dir=tmp_path / "cache",
-              check_int8=False, threads=1, log=lambda m: None)
+              check_int8=False, log=lambda m: None)
     summary = train_members(tmp_path / "ens", 2, seed=5, **kw)
     nets = load_networks(tmp_path / "ens")
     assert set(nets) == {"I", "F"} and summary["networks"]["F"]["macs_per_plot"] == 2 * count_macs(build_model())
@@ -159,6 +159,24 @@ def test_train_members_is_one_command_for_an_ensemble(tmp_path):
     assert sha256_of(tmp_path / "plain6" / "helcaraxe_fobs.tflite") == members[1]["F"].card.sha256
     with pytest.raises(ValueError, match="at least 2"):
         train_members(tmp_path / "x", 1, **kw)
+
+
+@pytest.mark.slow
+def test_train_cli_members_with_threads(tmp_path):
+    """The documented command shape, `train OUT --members 2 --threads 1`, end to end in a fresh process."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ens"
+    r = subprocess.run([sys.executable, "-m", "auspex_helcaraxe.training.train", str(out), "--members", "2",
+                        "--seed", "3", "--threads", "1", "--n-datasets", "6", "--epochs", "1", "--transfer-epochs", "1",
+                        "--no-int8-check", "--cache-dir", str(tmp_path / "cache")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    nets = load_networks(out)
+    assert set(nets) == {"I", "F"} and nets["F"].card.extra["training"]["member_seeds"] == [3, 4]
+    for seed in (3, 4):
+        assert set(load_networks(out / "members" / f"seed{seed}")) == {"I", "F"}
 
 
 def test_relabel_weak_labels_only_whole_rings_above_the_strength():
