@@ -19,7 +19,7 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -69,6 +69,25 @@ def read_labels(real_dir: str | os.PathLike) -> list[RealLabel]:
                     ranges[kind.strip()] = frozenset(int(i) for i in idx.split(",") if i.strip())
             out.append(RealLabel(real_dir / row["path"], row["path"], row["label"], ranges, row.get("note", "")))
     return out
+
+
+def read_real(real_dir: str | os.PathLike, labels: tuple[str, ...] | None = None,
+              log: Callable[[str], None] | None = None) -> Iterator[tuple[RealLabel, Any]]:
+    """``(label row, Reflections)`` of every readable real data set, sorted by path (only the rows
+    whose label is in ``labels``, when given); unreadable files are skipped (and logged)."""
+    from ..errors import InputError
+    from ..readers import read
+
+    for row in sorted(read_labels(real_dir), key=lambda r: r.relpath):
+        if labels is not None and row.label not in labels:
+            continue
+        try:
+            refl = read(row.path)
+        except InputError as exc:
+            if log:
+                log(f"  {row.relpath}: skipped ({exc})")
+            continue
+        yield row, refl
 
 
 def background_folds(real_dir: str | os.PathLike, n_folds: int = 2, fold: int = 0) -> tuple[list[Path], list[Path]]:

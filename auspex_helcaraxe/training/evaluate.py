@@ -209,13 +209,7 @@ def real_items(real_dir: str | os.PathLike, log: Callable[[str], None] | None = 
     """Real set (3): every readable data set of ``labels.tsv`` (labels only for ice / clean)."""
     train_bg, _ = tdata.background_split(real_dir)
     train_bg = {str(p) for p in train_bg}
-    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
-        try:
-            refl = read(row.path)
-        except InputError as exc:
-            if log:
-                log(f"  {row.relpath}: skipped ({exc})")
-            continue
+    for row, refl in tdata.read_real(real_dir, log=log):
         if row.label == "ice":
             lab = lambda kind, idx, r=row: idx in r.ice_ranges.get(kind, frozenset())
         elif row.label == "clean":

@@ -138,16 +138,8 @@ class Combination:
 
 def clean_rows(real_dir: Path, networks: dict) -> list[dict]:
     """Every predictable plot of every clean real data set, with its data set."""
-    out = []
-    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
-        if row.label != "clean":
-            continue
-        try:
-            refl = read(row.path)
-        except InputError:
-            continue
-        out += [{**r, "dataset": row.relpath} for r in plot_rows(refl, networks)]
-    return out
+    return [{**r, "dataset": row.relpath} for row, refl in tdata.read_real(real_dir, ("clean",))
+            for r in plot_rows(refl, networks)]
 
 
 def independent_rows(real_dir: Path, networks: dict, published: dict, families, strengths, log=print) -> list[dict]:
@@ -235,10 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     if real_dir is None:
         print("error: no real data directory (--real)", file=sys.stderr)
         return 2
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(m: str) -> None:
+        print(m, file=sys.stderr, flush=True)
+
     res = run(a.networks, real_dir, a.n_sim, a.repeats, a.weak_label,
               tuple(a.families.split(",")) if a.families else None, z_clip=a.z_clip, log=log)
-    print(json.dumps({k: v for k, v in res.items()}, indent=1))
+    print(json.dumps(res, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
     return 0

@@ -202,11 +202,7 @@ def disagreements(real_dir: Path, models: dict[str, Model], host: Host,
     """Every range of every real data set with I and F where the I and F networks disagree (one
     flags, the other does not), with what the joint rule decides."""
     out = []
-    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
-        try:
-            refl = read(row.path)
-        except InputError:
-            continue
+    for row, refl in tdata.read_real(real_dir):
         if not {"I", "F"} <= set(refl.observables):
             continue
         rows = _rows_of(host.analyse(refl, "both", opts or AnalysisOptions()), None, row.relpath, row.label)

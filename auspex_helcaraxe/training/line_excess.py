@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
 from ..ice_ranges import IceRange, ice_ranges
-from ..readers import read
 from ..reflections import Observable
 from ..simulate.ice_lines import ice_lines
 from . import data as tdata
@@ -58,13 +56,7 @@ def line_z(obs: Observable, rng: IceRange, half_width: float = HALF_WIDTH) -> tu
 def real_line_z(real_dir: Path, labels: tuple[str, ...] = ("clean", "ice")) -> list[dict]:
     """One row per (data set, observable, covered range) of the real data sets with these labels."""
     out = []
-    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
-        if row.label not in labels:
-            continue
-        try:
-            refl = read(row.path)
-        except InputError:
-            continue
+    for row, refl in tdata.read_real(real_dir, labels):
         for kind, obs in refl.observables.items():
             for rng in ice_ranges():
                 if not rng.covered_by(float(np.min(obs.d))):

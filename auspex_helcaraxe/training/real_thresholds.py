@@ -22,10 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
 from ..network import load_networks
 from ..plots import make_plots
-from ..readers import read
 from . import data as tdata
 from .metrics import proportion
 
@@ -39,13 +37,7 @@ def clean_plots(real_dir: Path, networks=None) -> dict[str, list[dict]]:
     networks = networks or load_networks(None)
     train_bg = {str(p) for p in tdata.background_split(real_dir)[0]}
     out: dict[str, list[dict]] = {"I": [], "F": []}
-    for row in sorted(tdata.read_labels(real_dir), key=lambda r: r.relpath):
-        if row.label != "clean":
-            continue
-        try:
-            refl = read(row.path)
-        except InputError:
-            continue
+    for row, refl in tdata.read_real(real_dir, ("clean",)):
         for kind, obs in refl.observables.items():
             if kind not in networks or kind not in out:
                 continue
