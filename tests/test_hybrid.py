@@ -35,3 +35,12 @@ def test_plot_rows_carry_p_z_and_the_simulators_labels():
     assert any(r["label"] == 1 for r in rows)
     # without truth: no labels (real clean data and the independent draws)
     assert all("label" not in r for r in plot_rows(ds.reflections, load_networks()))
+
+
+def test_plot_rows_label_weak_whole_rings_as_train_weak_label_does():
+    ds = simulate_dataset(0, ice={"probability": 1.0, "strength": 3.0})  # range 1: a whole ring at 0.81, not visible
+    nets = load_networks()
+    plain = {(r["kind"], r["range"]): r["label"] for r in plot_rows(ds.reflections, nets, ds.truth)}
+    weak = {(r["kind"], r["range"]): r["label"] for r in plot_rows(ds.reflections, nets, ds.truth, weak_label=0.15)}
+    assert plain.keys() == weak.keys()
+    assert all(weak[k] >= plain[k] for k in plain) and sum(weak.values()) > sum(plain.values())

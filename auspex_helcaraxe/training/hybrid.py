@@ -42,6 +42,7 @@ from . import data as tdata
 from .joint import fit_logistic
 from .line_excess import line_z
 from .real_thresholds import lodo, pick_threshold
+from .train import relabel_weak
 
 HYBRID_SEED = 40_000_000
 Z_CLIP = 4.0
@@ -74,11 +75,10 @@ def plot_rows(refl: Reflections, networks: dict, truth: dict | None = None, weak
                 row["p_published"] = float(pp[j])
             if truth is not None:
                 t = truth.get(r.index)
-                label = bool(t is not None and t.label(kind))
-                if t is not None and weak_label is not None and t.strength >= weak_label \
-                        and {"spike", "oversubtracted"} & set(t.effects) and "partial" not in t.effects:
-                    label = True
-                row["label"] = int(label)
+                label = np.array([int(t is not None and t.label(kind))])
+                if t is not None and weak_label is not None:  # the rule of train --weak-label
+                    label = relabel_weak(label, [{"strength": t.strength, "effects": t.effects}], weak_label)[0]
+                row["label"] = int(label[0])
                 row["strength"] = float(t.strength) if t is not None else 0.0
             out.append(row)
     return out
