@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = Path(args.real) if args.real else tdata.default_real_dir()
     nets = load_networks(args.networks)
-    rows = clean_plots(real_dir, nets)
+    rows = {k: v for k, v in clean_plots(real_dir, nets).items() if v}  # a directory may hold one observable
     out = {}
     for kind, rs in rows.items():
         card_t = pick_threshold(rs) if kind in set_kinds else nets[kind].card.threshold
