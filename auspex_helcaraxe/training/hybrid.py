@@ -144,25 +144,18 @@ def clean_rows(real_dir: Path, networks: dict) -> list[dict]:
 
 def independent_rows(real_dir: Path, networks: dict, published: dict, families, strengths, log=print) -> list[dict]:
     """The held-out backgrounds as they are and one draw per family × strength, as ``independent --draws 1``."""
-    from .independent import SEED, contaminate
+    from .independent import family_draws, held_out_backgrounds
 
-    out = []
-    for bi, p in enumerate(tdata.background_split(real_dir)[1]):
-        try:
-            base = read(p)
-        except InputError:
-            continue
-        out += [{**r, "dataset": p.name, "family": "clean", "nominal": 0.0}
-                for r in plot_rows(base, networks, published=published)]
-        for fi, fam in enumerate(families):
-            for si, st in enumerate(strengths):
-                try:
-                    dr = contaminate(base, fam, st, np.random.default_rng([SEED, fi, si, bi, 0]))
-                except InputError:
-                    continue
-                for r in plot_rows(dr.reflections, networks, published=published):
-                    if r["range"] in dr.strength.get(r["kind"], {}):  # plots the ring reaches, as independent scores
-                        out.append({**r, "dataset": p.name, "family": fam, "nominal": st})
+    bases = held_out_backgrounds(real_dir, log)
+    out = [{**r, "dataset": name, "family": "clean", "nominal": 0.0}
+           for name, base in bases for r in plot_rows(base, networks, published=published)]
+    for fi, fam in enumerate(families):
+        for st, name, _, dr in family_draws(bases, fi, fam, strengths, draws=1):
+            if dr is None:
+                continue
+            out += [{**r, "dataset": name, "family": fam, "nominal": st}
+                    for r in plot_rows(dr.reflections, networks, published=published)
+                    if r["range"] in dr.strength.get(r["kind"], {})]  # the plots the ring reaches, as independent scores
     log(f"  independent rows: {len(out)}")
     return out
 

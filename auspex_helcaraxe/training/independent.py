@@ -472,6 +472,35 @@ def _edges(levels=STRENGTHS) -> np.ndarray:
     return np.concatenate([[lv[0] / math.sqrt(2)], mids, [lv[-1] * math.sqrt(2)]])
 
 
+def held_out_backgrounds(real_dir: Path, log=None) -> list[tuple[str, Reflections]]:
+    """``(name, reflections)`` of the readable held-out clean real data sets (``data.background_split``)."""
+    from ..readers import read
+
+    out = []
+    for p in tdata.background_split(real_dir)[1]:
+        try:
+            out.append((p.name, read(p)))
+        except InputError as exc:
+            if log:
+                log(f"  {p.name}: skipped ({exc})")
+    return out
+
+
+def family_draws(bases: list[tuple[str, Reflections]], family_index: int, family: str, strengths=STRENGTHS,
+                 draws: int = 3, seed: int = SEED):
+    """The seeded draws of one family over ``bases``: ``(nominal, background name, draw index, Draw)``,
+    the Draw None where no line of the family reaches a covered range. Every evaluation of these
+    models takes its draws from here, so the same arguments give the same draws."""
+    for si, st in enumerate(strengths):
+        for bi, (name, base) in enumerate(bases):
+            for j in range(draws):
+                try:
+                    dr = contaminate(base, family, st, np.random.default_rng([seed, family_index, si, bi, j]))
+                except InputError:
+                    dr = None
+                yield st, name, j, dr
+
+
 def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int = SEED,
                          families=FAMILIES, strengths=STRENGTHS, log=None,
                          networks: str | None = None, joint: str | None = None) -> dict[str, Any]:
@@ -482,7 +511,6 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     from ..host import Host
     from ..icefinder import score as icefinder_score
     from ..plots import make_plots
-    from ..readers import read
     from ..results import AnalysisOptions
     from .evaluate import contenders_from
 
@@ -492,13 +520,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         raise InputError("no real data directory")
     contenders = contenders_from(networks, tdata.published_dir_beside(real_dir))  # networks None: shipped
     t_start = time.time()
-    held = tdata.background_split(real_dir)[1]
-    bases = []
-    for p in held:
-        try:
-            bases.append((p.name, read(p)))
-        except InputError as exc:
-            log(f"  {p.name}: skipped ({exc})")
+    bases = held_out_backgrounds(real_dir, log)
 
     def ice_flags(refl: Reflections) -> dict[str, set[int]]:
         out = {}
@@ -555,19 +577,14 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     n_draws = n_unreach = n_fail = 0
     for fi, fam in enumerate(families):
         t0 = time.time()
-        for si, st in enumerate(strengths):
-            for bi, (name, base) in enumerate(bases):
-                for j in range(draws):
-                    child = np.random.default_rng([seed, fi, si, bi, j])
-                    try:
-                        dr = contaminate(base, fam, st, child)
-                    except InputError:
-                        n_fail += 1
-                        continue
-                    n_draws += 1
-                    n_unreach += int(not dr.reachable)
-                    add_plots(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j}, dr.strength)
-                    add_verdict(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j})
+        for st, name, j, dr in family_draws(bases, fi, fam, strengths, draws, seed):
+            if dr is None:
+                n_fail += 1
+                continue
+            n_draws += 1
+            n_unreach += int(not dr.reachable)
+            add_plots(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j}, dr.strength)
+            add_verdict(dr.reflections, {"dataset": name, "family": fam, "nominal": st, "draw": j})
         log(f"  {fam}: {time.time() - t0:.0f} s, {len(rows)} rows so far")
     # network predictions, batched
     probs = {c: np.full(len(rows), np.nan) for c in contenders}
