@@ -162,6 +162,8 @@ def independent_rows(real_dir: Path, networks: dict, published: dict, families, 
 
 def run(networks_dir: str, real_dir: Path, n_sim: int = 600, repeats: int = 20, weak_label: float | None = 0.15,
         families=None, strengths=None, z_clip: float | None = Z_CLIP, log=print) -> dict[str, Any]:
+    """Fit the combination for the networks in ``networks_dir``, set both thresholds on the real clean
+    plots, and score network, combination and published networks on the independent draws."""
     from .independent import FAMILIES, STRENGTHS
 
     families, strengths = families or FAMILIES, strengths or STRENGTHS
