@@ -204,6 +204,10 @@ def run(networks_dir: str, real_dir: Path, n_sim: int = 600, repeats: int = 20, 
     return res
 
 
+def _float_or_none(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.hybrid", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", default=None)
     ap.add_argument("--n-sim", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--weak-label", type=lambda t: None if t.lower() == "none" else float(t), default=0.15,
+    ap.add_argument("--weak-label", type=_float_or_none, default=0.15,
                     help="label rule of the networks (train --weak-label); 'none': visible rings only")
     ap.add_argument("--families", default=None)
-    ap.add_argument("--z-clip", type=lambda t: None if t.lower() == "none" else float(t), default=Z_CLIP,
+    ap.add_argument("--z-clip", type=_float_or_none, default=Z_CLIP,
                     help=f"clip z at ± this before the fit (default {Z_CLIP}; 'none': unclipped)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
