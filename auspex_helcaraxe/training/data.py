@@ -71,6 +71,22 @@ def read_labels(real_dir: str | os.PathLike) -> list[RealLabel]:
     return out
 
 
+def read_paths(paths, log: Callable[[str], None] | None = None) -> list[tuple[Path, Any]]:
+    """``(path, Reflections)`` of the readable files among ``paths``, in order; unreadable ones are
+    skipped (and logged)."""
+    from ..errors import InputError
+    from ..readers import read
+
+    out = []
+    for p in paths:
+        try:
+            out.append((Path(p), read(p)))
+        except InputError as exc:
+            if log:
+                log(f"  {Path(p).name}: skipped ({exc})")
+    return out
+
+
 def read_real(real_dir: str | os.PathLike, labels: tuple[str, ...] | None = None,
               log: Callable[[str], None] | None = None) -> Iterator[tuple[RealLabel, Any]]:
     """``(label row, Reflections)`` of every readable real data set, sorted by path (only the rows

@@ -33,10 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
 from ..network import load_networks
 from ..plots import make_plots
-from ..readers import read
 from ..reflections import Reflections
 from . import data as tdata
 from .joint import fit_logistic
@@ -94,11 +92,7 @@ def training_rows(networks: dict, real_dir: Path, n_sim: int, repeats: int, weak
         ds = simulate_dataset(HYBRID_SEED + k)
         rows += plot_rows(ds.reflections, networks, ds.truth, weak_label)
     rng = np.random.default_rng(ICE_SEED)
-    for p in tdata.background_split(real_dir)[0]:
-        try:
-            base = read(p)
-        except InputError:
-            continue
+    for _, base in tdata.read_paths(tdata.background_split(real_dir)[0]):
         for _ in range(repeats):
             refl, truth = add_ice(base, np.random.default_rng(rng.integers(2**63)))
             rows += plot_rows(refl, networks, truth, weak_label)

@@ -474,16 +474,7 @@ def _edges(levels=STRENGTHS) -> np.ndarray:
 
 def held_out_backgrounds(real_dir: Path, log=None) -> list[tuple[str, Reflections]]:
     """``(name, reflections)`` of the readable held-out clean real data sets (``data.background_split``)."""
-    from ..readers import read
-
-    out = []
-    for p in tdata.background_split(real_dir)[1]:
-        try:
-            out.append((p.name, read(p)))
-        except InputError as exc:
-            if log:
-                log(f"  {p.name}: skipped ({exc})")
-    return out
+    return [(p.name, refl) for p, refl in tdata.read_paths(tdata.background_split(real_dir)[1], log)]
 
 
 def family_draws(bases: list[tuple[str, Reflections]], family_index: int, family: str, strengths=STRENGTHS,

@@ -36,7 +36,6 @@ from ..errors import InputError
 from ..host import Host
 from ..joint import FEATURES, Model, features
 from ..network import load_networks
-from ..readers import read
 from ..results import PREDICTED, AnalysisOptions
 from . import data as tdata
 from .metrics import binary_metrics, compact
@@ -176,15 +175,7 @@ def joint_probability(rows: list[dict], models: dict[str, Model]) -> np.ndarray:
 
 
 def _with_both(paths) -> list:
-    out = []
-    for p in paths:
-        try:
-            refl = read(p)
-        except InputError:
-            continue
-        if {"I", "F"} <= set(refl.observables):
-            out.append(refl)
-    return out
+    return [refl for _, refl in tdata.read_paths(paths) if {"I", "F"} <= set(refl.observables)]
 
 
 def relabel(rows: list[dict], weak_label: float) -> list[dict]:
