@@ -11,8 +11,8 @@ networks flag show no excess there (docs/independent_notes.md). Per observable:
    (logit p, z) over simulated data sets (seeds ``HYBRID_SEED + k``) and the training-split clean real
    backgrounds with simulated ice (``simulate.add_ice``). Labels as the networks were trained
    (``--weak-label S``: whole rings ≥ S × the local mean also iced).
-2. **Threshold on real clean plots**: the rule of ``real_thresholds`` (smallest t ≥ 0.5 keeping the
-   clean data sets at ≥ 0.98 per plot and ≥ 0.95 per data set), for the network alone and for the
+2. **Threshold on real clean plots**: the rule of ``real_thresholds`` (``pick_threshold``: targets
+   0.98 per plot and 0.95 per data set for data it did not see), for the network alone and for the
    combination; leave-one-data-set-out specificity of both.
 3. **Score on the independent contamination models** (``independent.contaminate``; held-out
    backgrounds, one draw per family × strength × background, the draws of ``independent --draws 1``):
