@@ -200,6 +200,20 @@ def test_relabel_weak_labels_only_whole_rings_above_the_strength():
     assert relabel_weak(y7, src, 0.25, simulated_only=True)[0].tolist() == [0, 0, 1, 0, 0, 0, 1]
 
 
+def test_relabel_weak_with_ref_n_asks_sparse_plots_for_a_stronger_ring():
+    from auspex_helcaraxe.training.train import relabel_weak
+
+    meta = [{"strength": 0.2, "effects": "spike", "n_in_range": 400},  # dense enough: 0.15 suffices
+            {"strength": 0.2, "effects": "spike", "n_in_range": 100},  # 100 of 400: needs 0.15 * 2 = 0.3
+            {"strength": 0.31, "effects": "spike", "n_in_range": 100},
+            {"strength": 0.2, "effects": "spike", "n_in_range": 4000},  # more than ref_n: never below 0.15
+            {"strength": 0.1, "effects": "spike", "n_in_range": 4000},
+            {"strength": 0.2, "effects": "spike"}]  # no count (hybrid/joint rows): the plain rule
+    y = np.zeros(len(meta))
+    assert relabel_weak(y, meta, 0.15, ref_n=400)[0].tolist() == [1, 0, 1, 1, 0, 1]
+    assert relabel_weak(y, meta, 0.15)[0].tolist() == [1, 1, 1, 1, 0, 1]
+
+
 def test_weak_label_argument_one_value_or_per_observable():
     import argparse
 

@@ -113,17 +113,24 @@ def training_set(
     return out
 
 
-def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float, simulated_only: bool = False) -> tuple[np.ndarray, int]:
+def relabel_weak(y: np.ndarray, meta: list[dict], min_strength: float, simulated_only: bool = False,
+                 ref_n: float | None = None) -> tuple[np.ndarray, int]:
     """Labels with the plots of whole rings (spike or over-subtraction, not partial, not only excluded)
     of strength ≥ ``min_strength`` × the local mean intensity also iced, visible or not; returns the
     new labels and how many changed. The default rule labels only visible rings (docs/simulator.md).
     ``simulated_only``: leave the plots of real backgrounds (``source`` ``semi:…``) at the visibility
-    labels, so that a real background's own clean look is never taught as ice."""
+    labels, so that a real background's own clean look is never taught as ice. ``ref_n``: a ring's
+    evidence grows as √n with the ``n_in_range`` observations of its plot, so a plot with fewer than
+    ``ref_n`` needs ``min_strength`` × √(ref_n / n) (a 0.15 ring among 100 reflections is noise)."""
     def effects(m: dict) -> set[str]:  # "spike,sigma" in the training meta (or a sequence)
         e = m.get("effects") or ()
         return set(e.split(",")) if isinstance(e, str) else set(e)
 
-    extra = np.array([m.get("strength", 0.0) >= min_strength and bool({"spike", "oversubtracted"} & effects(m))
+    def needed(m: dict) -> float:
+        n = m.get("n_in_range")
+        return min_strength * max(1.0, (ref_n / max(n, 1)) ** 0.5) if ref_n and n is not None else min_strength
+
+    extra = np.array([m.get("strength", 0.0) >= needed(m) and bool({"spike", "oversubtracted"} & effects(m))
                       and "partial" not in effects(m)
                       and not (simulated_only and str(m.get("source", "")).startswith("semi:")) for m in meta], dtype=bool)
     new = np.where(extra, 1, y).astype(y.dtype)
@@ -205,6 +212,7 @@ def train(
     profile_branch: bool = False,
     vary_backgrounds: bool = False,
     weak_label_simulated_only: bool = False,
+    weak_label_ref_n: float | None = None,
     clean_twins: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -221,7 +229,8 @@ def train(
     ``weak_label``: also label iced the plots a whole ring reaches at ≥ this strength (see
     :func:`relabel_weak`; one strength, or one per observable as ``{"F": 0.3, "I": 0.1}``, an
     observable left out keeping the visibility labels; recorded in the card; default off);
-    ``weak_label_simulated_only``: only on simulated data sets (:func:`relabel_weak`).
+    ``weak_label_simulated_only``: only on simulated data sets; ``weak_label_ref_n``: plots with fewer
+    observations need a stronger ring (both :func:`relabel_weak`).
     ``exclude_family``: leave-one-family-out, the training (and validation) data contain no ring of
     this family of ``training.families.FAMILIES`` (see ``families.excluding``; recorded in the card
     and the cache key; default None: data, cache keys and cards as without it).
@@ -273,6 +282,8 @@ def train(
         params["weak_label"] = weak_label
         if weak_label_simulated_only:
             params["weak_label_simulated_only"] = True
+        if weak_label_ref_n:
+            params["weak_label_ref_n"] = weak_label_ref_n
     if exclude_family is not None:
         from .families import MEMBER
 
@@ -295,7 +306,7 @@ def train(
                                               exclude_family, vary_backgrounds, clean_twins)
         wl = weak_label.get(kind) if isinstance(weak_label, dict) else weak_label
         if wl is not None:
-            y, n_new = relabel_weak(y, meta, wl, weak_label_simulated_only)
+            y, n_new = relabel_weak(y, meta, wl, weak_label_simulated_only, weak_label_ref_n)
             log(f"{kind}: weak-label {wl}: {n_new} more plots labelled iced ({int(y.sum())} in all)")
         weights = None
         if real_negative_weight is not None:
@@ -460,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
                          "one value, or per observable as F=0.3,I=0.1")
     ap.add_argument("--weak-label-simulated-only", action="store_true",
                     help="experiment: --weak-label on simulated data sets only, real backgrounds keep the visibility labels")
+    ap.add_argument("--weak-label-ref-n", type=float, default=None, metavar="N",
+                    help="experiment: with --weak-label, a plot with n < N observations in its range needs "
+                         "STRENGTH x sqrt(N / n)")
     ap.add_argument("--exclude-family", default=None, metavar="NAME",
                     choices=tuple(FAMILIES),
                     help="leave-one-family-out: no ring of this family (training.families.FAMILIES) in the training data")
@@ -483,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                   exclude_family=a.exclude_family,
                   real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
                   vary_backgrounds=a.vary_backgrounds, weak_label_simulated_only=a.weak_label_simulated_only,
-                  clean_twins=a.clean_twins, balance_classes=a.balance_classes)
+                  weak_label_ref_n=a.weak_label_ref_n, clean_twins=a.clean_twins, balance_classes=a.balance_classes)
     if a.members > 1:
         s = train_members(a.out_dir, a.members, seed=a.seed, **kwargs)
     else:
