@@ -9,9 +9,9 @@ flagged). That allowance is the finite-sample (conformal) one: a threshold just 
 of n exchangeable clean scores is reached by a new clean one with probability ≤ (k+1)/(n+1), so
 k = ⌊(1 − target)(n + 1)⌋ − 1 keeps a *new* data set's specificity ≥ 0.98 per plot and ≥ 0.95 per data
 set. (Allowing (1 − target)·n in-sample meets the targets only on the data that chose t: 41/44 held out.)
-Leave-one-data-set-out: each data set is judged at the threshold the rule picks on the *other* data sets. Reported: the pooled held-out specificity per plot and per data set, the false
-positive rate per range, and the threshold the same rule picks on all data sets (what a card would
-carry). Sensitivity costs are measured by ``--sensitivity`` on simulated and semi-synthetic data
+Leave-one-data-set-out: each data set is judged at the threshold the rule picks on the *other* data
+sets. Reported: the pooled held-out specificity per plot and per data set, the false positive rate
+per range, and the threshold the same rule picks on all data sets (what a card would carry). Sensitivity costs are measured by ``--sensitivity`` on simulated and semi-synthetic data
 (simulator-only evidence).
 """
 
