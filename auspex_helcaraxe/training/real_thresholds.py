@@ -11,7 +11,8 @@ k = ⌊(1 − target)(n + 1)⌋ − 1 keeps a *new* data set's specificity ≥ 0
 set. (Allowing (1 − target)·n in-sample meets the targets only on the data that chose t: 41/44 held out.)
 Leave-one-data-set-out: each data set is judged at the threshold the rule picks on the *other* data
 sets. Reported: the pooled held-out specificity per plot and per data set, the false positive rate
-per range, and the threshold the same rule picks on all data sets (what a card would carry). Sensitivity costs are measured by ``--sensitivity`` on simulated and semi-synthetic data
+per range, and the threshold the same rule picks on all data sets (what a card would carry).
+Sensitivity costs are measured by ``--sensitivity`` on simulated and semi-synthetic data
 (simulator-only evidence).
 """
 
