@@ -4,6 +4,7 @@ TFLite files) and a tiny training run. Needs TensorFlow (the ``[train]`` extra):
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -277,3 +278,21 @@ def test_profile_branch_model_is_small_single_input_and_converts(tmp_path):
     net = load_networks(path.parent)["F"]
     np.testing.assert_allclose(net.predict(xs), model.predict(xs, verbose=0).ravel(), atol=1e-5)
     assert json.loads(path.with_suffix(".json").read_text())["macs_per_plot"] == count_macs(model)
+
+
+@pytest.mark.parametrize("module", ["real_thresholds", "line_excess"])
+def test_commands_needing_real_data_say_so_in_one_line_and_exit_2(module, tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HELCARAXE_SHARED": str(tmp_path / "none")}
+    r = subprocess.run([sys.executable, "-m", f"auspex_helcaraxe.training.{module}"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: no real data directory (--real)"
+
+
+def test_real_dir_prefers_the_argument(tmp_path):
+    from auspex_helcaraxe.training.data import real_dir
+
+    assert real_dir(str(tmp_path)) == tmp_path

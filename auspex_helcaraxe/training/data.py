@@ -13,6 +13,7 @@ split is its fold 0 of 2.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -36,6 +37,19 @@ def default_real_dir() -> Path | None:
     root = Path(env) if env else Path(__file__).resolve().parents[3] / "shared"
     d = root / "data" / "real"
     return d if d.is_dir() else None
+
+
+def real_dir(arg: str | os.PathLike | None = None) -> Path | None:
+    """The real-data directory: ``arg`` if given, else :func:`default_real_dir` (None if there is none)."""
+    return Path(arg) if arg else default_real_dir()
+
+
+def require_real_dir(ap: argparse.ArgumentParser, arg: str | os.PathLike | None) -> Path:
+    """:func:`real_dir` for a command line that cannot run without it: one-line error and exit 2 if none."""
+    d = real_dir(arg)
+    if d is None:
+        ap.exit(2, "error: no real data directory (--real)\n")
+    return d
 
 
 def published_dir_beside(real_dir: str | os.PathLike) -> Path | None:

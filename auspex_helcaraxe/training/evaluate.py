@@ -403,7 +403,7 @@ def evaluate(
     Returns all metrics (plain dicts; the raw rows under ``"rows"``).
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    real_dir = Path(real_dir) if real_dir is not None else tdata.default_real_dir()
+    real_dir = tdata.real_dir(real_dir)
     if published_dir is None and real_dir is not None:
         published_dir = tdata.published_dir_beside(real_dir)
     contenders = contenders_from(networks_dir, published_dir)

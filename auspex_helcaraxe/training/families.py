@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="network directories (default: the shipped ones); several are scored on the same draws "
                          "and the JSON then maps each directory to its result")
     args = ap.parse_args(argv)
-    real_dir = Path(args.real) if args.real else tdata.default_real_dir()
+    real_dir = tdata.real_dir(args.real)
     dirs = args.networks or [None]
     runs = evaluate_families_many(dirs, args.n_sim, real_dir)
     for d, res in runs.items():

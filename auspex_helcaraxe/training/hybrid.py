@@ -216,10 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"clip z at ± this before the fit (default {Z_CLIP}; 'none': unclipped)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    real_dir = Path(a.real) if a.real else tdata.default_real_dir()
-    if real_dir is None:
-        print("error: no real data directory (--real)", file=sys.stderr)
-        return 2
+    real_dir = tdata.require_real_dir(ap, a.real)
 
     def log(m: str) -> None:
         print(m, file=sys.stderr, flush=True)

@@ -506,7 +506,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     from .evaluate import contenders_from
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    real_dir = real_dir or tdata.default_real_dir()
+    real_dir = tdata.real_dir(real_dir)
     if real_dir is None:
         raise InputError("no real data directory")
     contenders = contenders_from(networks, tdata.published_dir_beside(real_dir))  # networks None: shipped
@@ -938,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
         res.update(wall_s=saved["wall_s"], rows=saved["rows"])
         cmd = saved.get("command", "")
     else:
-        real_dir = Path(a.real) if a.real else tdata.default_real_dir()
+        real_dir = tdata.real_dir(a.real)
         res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")), networks=a.networks,
                                    joint=a.joint)
         cmd = "python -m auspex_helcaraxe.training.independent " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     opts = AnalysisOptions(networks=args.networks)
     t0 = time.time()
-    real_dir = Path(args.real) if args.real else tdata.default_real_dir()
+    real_dir = tdata.real_dir(args.real)
     host = Host()
     train_bg, held_bg = ([], [])
     if real_dir is not None:

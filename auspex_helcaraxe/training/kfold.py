@@ -155,7 +155,7 @@ def kfold_evaluate(
     reported (e.g. ``("F",)`` while a fold's I network is still training). Returns the metrics and rows."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.time()
-    real_dir = Path(real_dir) if real_dir is not None else tdata.default_real_dir()
+    real_dir = tdata.real_dir(real_dir)
     if real_dir is None:
         raise FileNotFoundError("no real data directory (../shared/data/real)")
     if published_dir is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", default=None)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    real_dir = Path(a.real) if a.real else tdata.default_real_dir()
-    if real_dir is None:
-        print("error: no real data directory (--real)", file=sys.stderr)
-        return 2
+    real_dir = tdata.require_real_dir(ap, a.real)
     rows = real_line_z(real_dir)
     clean = np.array([r["z"] for r in rows if r["label"] == "clean"])
     print(f"clean ranges: {clean.size}, z mean {clean.mean():+.2f}, sd {clean.std():.2f}, "

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     set_kinds = {k.strip() for k in args.set_threshold.split(",") if k.strip()}
     if set_kinds - {"I", "F"}:
         ap.error("--set-threshold: the observables are I and/or F")
-    real_dir = Path(args.real) if args.real else tdata.default_real_dir()
+    real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
     rows = {k: v for k, v in clean_plots(real_dir, nets).items() if v}  # a directory may hold one observable
     out = {}
