@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..joint import P_CLIP
 from ..network import load_networks
 from ..plots import make_plots
 from ..reflections import Reflections
@@ -48,7 +49,8 @@ ICE_SEED = 40_500_000
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    """``joint._logit`` over an array (the same clip)."""
+    p = np.clip(np.asarray(p, np.float64), P_CLIP, 1 - P_CLIP)
     return np.log(p / (1 - p))
 
 
