@@ -82,6 +82,7 @@ class ModelCard:
     sha256: str = ""
     training_data: str = "unknown"
     metrics: dict[str, Any] = field(default_factory=dict)
+    control_baseline: float | None = None  # controls.py: discount by ice-free control windows when set
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

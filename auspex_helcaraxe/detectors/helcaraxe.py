@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..controls import Scores, excess, score
 from ..hookspecs import hookimpl
 from ..ice_ranges import ice_ranges
 from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, load_networks
@@ -50,14 +51,13 @@ class HelcaraxeDetector:
         threshold = options.threshold if options.threshold is not None else (
             network.card.threshold if network else DEFAULT_THRESHOLD
         )
-        probabilities = np.full(len(plots.ranges), np.nan)
-        predictable = plots.predictable
-        if network is not None and predictable.any():
-            probabilities[predictable] = network.predict(plots.inputs[predictable])
+        scores = score(reflections.observables[kind], plots, network) if network is not None else None
         info: dict[str, Any] = {"columns": list(reflections.observables[kind].columns), "threshold": threshold}
         if network is not None:
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
-        results = _range_results(plots, probabilities, threshold, network is not None, kind)
+            if scores.baseline is not None:
+                info["control_baseline"] = scores.baseline
+        results = _range_results(plots, scores, threshold, kind)
         return DetectorResult(
             detector=NAME,
             observable=kind,
@@ -67,7 +67,7 @@ class HelcaraxeDetector:
         )
 
 
-def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: float, has_network: bool, kind: str = "?"):
+def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, kind: str = "?"):
     by_index = {r.index: k for k, r in enumerate(plots.ranges)}
     excised = plots.excised()
     out = []
@@ -88,13 +88,33 @@ def _range_results(plots: RangePlots, probabilities: np.ndarray, threshold: floa
             if status == EXCISED:
                 reason = "reflections missing, ice ring excised during processing? " + reason
             out.append(RangeResult(r.index, r.d_max, r.d_min, status, None, False, reason, details))
-        elif not has_network:
+        elif scores is None:
             out.append(RangeResult(r.index, r.d_max, r.d_min, NO_NETWORK, None, False, NO_NETWORK_HINT, details))
         else:
-            p = float(probabilities[k])
-            details["evidence"] = f"network p={p:.2f} {'≥' if p >= threshold else '<'} {threshold:.2f} ({kind})"
+            p = float(scores.p[k])
+            details["evidence"] = _evidence(scores, k, threshold, kind)
+            if scores.baseline is not None:
+                details["network_probability"] = round(float(scores.network[k]), 4)
+                details["control_probabilities"] = [round(float(c), 4) for c in scores.controls[k]]
             out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold, None, details))
     return tuple(out)
+
+
+def _evidence(scores: Scores, k: int, threshold: float, kind: str) -> str:
+    """What a range's verdict rests on, in one line."""
+    p, rel = float(scores.p[k]), "≥" if scores.p[k] >= threshold else "<"
+    if scores.baseline is None:
+        return f"network p={p:.2f} {rel} {threshold:.2f} ({kind})"
+    c = scores.controls[k]
+    if not len(c):
+        return f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; no ice-free control window in the data)"
+    windows = ", ".join(f"{v:.2f}" for v in c)
+    if excess(c, scores.baseline) == 0:
+        return (f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; ice-free control windows p={windows}, "
+                f"not above the clean baseline {scores.baseline:.2f})")
+    return (f"network p={scores.network[k]:.2f}, discounted to {p:.2f} {rel} {threshold:.2f} because this data "
+            f"set's ice-free control windows look ice-like too (p={windows}; clean baseline "
+            f"{scores.baseline:.2f}) ({kind})")
 
 
 @hookimpl

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..controls import score
 from ..errors import InputError
 from ..network import NetworkError, load_networks
 from ..plots import make_plots
@@ -98,11 +99,7 @@ def _slots(kind: str, res, obs, nets) -> np.ndarray:
     if network is None:
         raise NetworkError(f"no {kind} network in the networks directory (need *{kind.lower()}obs*.tflite)")
     out = np.full(N_SLOTS, NOT_COVERED_VALUE)
-    predictable = plots.predictable
-    probs = np.full(len(plots.ranges), np.nan)
-    if predictable.any():
-        probs[predictable] = network.predict(plots.inputs[predictable])
-    for r, p in zip(plots.ranges, probs):
+    for r, p in zip(plots.ranges, score(observable, plots, network).p):
         out[r.index - 1] = p
     return np.around(out, 2)
 

@@ -38,10 +38,20 @@ def set_thresholds(card_dir: str | Path, thresholds: Mapping[str, float], sha256
     """Set the decision ``threshold`` of the card of each observable in ``thresholds`` (the detector's
     default), rounded *up* to 4 decimals so that a plot the threshold was chosen to clear stays
     cleared; ``sha256`` as in :func:`update_metrics`. Returns the cards written."""
+    return _set(card_dir, "threshold", {k: math.ceil(float(t) * 1e4 - 1e-9) / 1e4 for k, t in thresholds.items()}, sha256)
+
+
+def set_control_baselines(card_dir: str | Path, baselines: Mapping[str, float],
+                          sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Set ``control_baseline`` (``controls.py``) of the card of each observable in ``baselines``."""
+    return _set(card_dir, "control_baseline", {k: round(float(b), 6) for k, b in baselines.items()}, sha256)
+
+
+def _set(card_dir: str | Path, key: str, values: Mapping[str, Any], sha256: Mapping[str, str] | None) -> list[Path]:
     written = []
-    for kind, t in thresholds.items():
+    for kind, v in values.items():
         path, card = _card(card_dir, kind, sha256)
-        card["threshold"] = math.ceil(float(t) * 1e4 - 1e-9) / 1e4
+        card[key] = v
         path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
         written.append(path)
     return written

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..controls import discount, predictable_controls
 from ..errors import InputError
 from ..ice_ranges import ice_ranges
 from ..network import Network, load_networks
@@ -107,6 +108,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
     rows = Rows()
     inputs: dict[str, list[np.ndarray]] = {"I": [], "F": []}
     where: dict[str, list[int]] = {"I": [], "F": []}
+    controls = {name: {"I": [], "F": []} for name in contenders}  # per predictable plot, when a card has a baseline
     ice_flags: list[bool] = []
     n_items = 0
     for item in items:
@@ -126,6 +128,10 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
             plots = make_plots(obs)
             pred = plots.predictable
             x = plots.inputs
+            for name, nets in contenders.items():
+                c = predictable_controls(obs, plots, nets[kind]) if kind in nets else None
+                if c is not None:
+                    controls[name][kind] += c
             for k, r in enumerate(plots.ranges):
                 lab = item.label(kind, r.index)
                 rows.dataset.append(item.id)
@@ -149,6 +155,8 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
             if where[kind] and kind in nets:
                 x = np.stack(inputs[kind])
                 p = np.concatenate([nets[kind].predict(x[i : i + 512]) for i in range(0, len(x), 512)])
+                if nets[kind].card.control_baseline is not None:
+                    p = discount(p, controls[name][kind], nets[kind].card.control_baseline)
                 prob[np.array(where[kind])] = p
         rows.prob[name] = prob
         thr = {k: nets[k].card.threshold for k in nets}

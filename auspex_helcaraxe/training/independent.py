@@ -499,6 +499,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     per family × strength; also the product's data-set verdict (``host.Analysis.iced``: the joint
     I+F rule where it applies) with our networks from ``networks`` and the combiner card ``joint``
     (default: the shipped ones; a combiner fitted on other networks is not applied)."""
+    from ..controls import discount, predictable_controls
     from ..host import Host
     from ..icefinder import score as icefinder_score
     from ..plots import make_plots
@@ -537,6 +538,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     # rows: one per scored plot
     rows: list[dict[str, Any]] = []
     pending: dict[str, list[tuple[int, np.ndarray]]] = {"I": [], "F": []}
+    controls = {c: {"I": [], "F": []} for c in contenders}  # per pending plot, for cards with a control baseline
 
     def add_plots(refl: Reflections, meta: dict, select: dict[str, dict[int, float]] | None):
         flags = ice_flags(refl)
@@ -547,6 +549,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
             pred = plots.predictable
             excised = plots.excised()
             inputs = None
+            keep = np.zeros(len(plots.ranges), bool)
             for k, r in enumerate(plots.ranges):
                 if select is not None:
                     st = select.get(kind, {}).get(r.index)
@@ -561,6 +564,11 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                     if inputs is None:
                         inputs = plots.inputs  # standardised once per observable
                     pending[kind].append((len(rows) - 1, inputs[k].copy()))
+                    keep[k] = True
+            for c, nets in contenders.items():
+                per_plot = predictable_controls(o, plots, nets[kind]) if kind in nets else None
+                if per_plot is not None:
+                    controls[c][kind] += [v for v, ok in zip(per_plot, keep[pred]) if ok]
 
     for name, base in bases:
         add_plots(base, {"dataset": name, "family": "clean", "nominal": 0.0, "draw": -1}, None)
@@ -586,7 +594,10 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         x = np.stack([a for _, a in pending[kind]])
         for c, nets in contenders.items():
             if kind in nets:
-                probs[c][idx] = np.concatenate([nets[kind].predict(x[i : i + 256]) for i in range(0, len(x), 256)])
+                p = np.concatenate([nets[kind].predict(x[i : i + 256]) for i in range(0, len(x), 256)])
+                if nets[kind].card.control_baseline is not None:
+                    p = discount(p, controls[c][kind], nets[kind].card.control_baseline)
+                probs[c][idx] = p
         log(f"  predicted {len(idx)} {kind} plots")
     thr = {c: {k: n.card.threshold for k, n in nets.items()} for c, nets in contenders.items()}
     detectors = {}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..controls import baseline_of, discount, score
 from ..network import load_networks
 from ..plots import make_plots
 from . import data as tdata
@@ -37,8 +38,11 @@ DATASET_TARGET = 0.95
 FLOOR = 0.5
 
 
-def clean_plots(real_dir: Path, networks=None) -> dict[str, list[dict]]:
-    """``{kind: [{"dataset", "range", "p", "training_background"}]}`` for every clean real plot."""
+def clean_plots(real_dir: Path, networks=None, controls: bool | None = None) -> dict[str, list[dict]]:
+    """``{kind: [{"dataset", "range", "p", "p_network", "controls", "training_background"}]}`` for every
+    clean real plot; ``p`` is the detector's probability (discounted by control windows when the card
+    has a baseline), ``controls`` the control windows' probabilities (``controls``: as in
+    :func:`controls.score`)."""
     networks = networks or load_networks(None)
     train_bg = {str(p) for p in tdata.background_split(real_dir)[0]}
     out: dict[str, list[dict]] = {"I": [], "F": []}
@@ -50,11 +54,20 @@ def clean_plots(real_dir: Path, networks=None) -> dict[str, list[dict]]:
             pred = plots.predictable
             if not pred.any():
                 continue
-            p = networks[kind].predict(plots.inputs[pred])
-            for r, v in zip(np.array(plots.ranges, dtype=object)[pred], p):
-                out[kind].append({"dataset": row.relpath, "range": r.index, "p": float(v),
+            s = score(obs, plots, networks[kind], controls)
+            for k in np.flatnonzero(pred):
+                out[kind].append({"dataset": row.relpath, "range": plots.ranges[k].index, "p": float(s.p[k]),
+                                  "p_network": float(s.network[k]), "controls": s.controls[k].tolist(),
                                   "training_background": str(row.path) in train_bg})
     return out
+
+
+def rebaselined(rows: list[dict], baseline: float | None = None) -> tuple[list[dict], float]:
+    """``rows`` with ``p`` discounted by a control baseline (default: :func:`controls.baseline_of` the
+    rows' own control windows), and that baseline."""
+    b = baseline_of([r["controls"] for r in rows]) if baseline is None else baseline
+    p = discount(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b)
+    return [{**r, "p": float(v)} for r, v in zip(rows, p)], b
 
 
 def allowed_false_positives(n: int, target: float) -> int:
@@ -79,14 +92,20 @@ def pick_threshold(rows: list[dict], plot_target: float = PLOT_TARGET, dataset_t
 
 
 def lodo(rows: list[dict]) -> dict:
-    """Leave-one-data-set-out thresholds and the pooled held-out result."""
+    """Leave-one-data-set-out thresholds and the pooled held-out result. Rows with control windows
+    get their control baseline, too, from the other data sets each time (:func:`rebaselined`)."""
+    controls = any(r.get("controls") for r in rows)
     datasets = sorted({r["dataset"] for r in rows})
     flags, thresholds, fp_sets = [], {}, []
     per_range: dict[int, list[bool]] = defaultdict(list)
     for d in datasets:
-        t = pick_threshold([r for r in rows if r["dataset"] != d])
-        thresholds[d] = round(t, 4)
+        others = [r for r in rows if r["dataset"] != d]
         held = [r for r in rows if r["dataset"] == d]
+        if controls:
+            others, b = rebaselined(others)
+            held, _ = rebaselined(held, b)
+        t = pick_threshold(others)
+        thresholds[d] = round(t, 4)
         f = [r["p"] >= t for r in held]
         flags += f
         for r, x in zip(held, f):
@@ -193,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="make the rule's threshold on all clean data sets the decision threshold of these "
                          "observables' networks (default both; with --cards: written into the cards; every "
                          "result of those observables is then at that threshold)")
+    ap.add_argument("--controls", action="store_true",
+                    help="discount by ice-free control windows (controls.py) with a baseline estimated on the "
+                         "clean data sets (re-estimated without the held-out data set in LODO); with --cards "
+                         "the baseline is written into the cards as control_baseline")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -201,9 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
-    rows = {k: v for k, v in clean_plots(real_dir, nets).items() if v}  # a directory may hold one observable
+    rows = {k: v for k, v in clean_plots(real_dir, nets, True if args.controls else None).items() if v}
     out = {}
-    for kind, rs in rows.items():
+    baselines = {}
+    for kind in rows:  # a directory may hold one observable
+        if args.controls:
+            rows[kind], baselines[kind] = rebaselined(rows[kind])
+            print(f"{kind}: control baseline {baselines[kind]:.4f} (median of the clean control windows)")
+        rs = rows[kind]
         card_t = pick_threshold(rs) if kind in set_kinds else nets[kind].card.threshold
         res = {"card_threshold": card_t, "at_card": at_threshold(rs, card_t), "at_0.5": at_threshold(rs, 0.5),
                "lodo": lodo(rs), "all_data_threshold": pick_threshold(rs),
@@ -234,11 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     if args.cards:
-        from .cards import set_thresholds, update_metrics
+        from .cards import set_control_baselines, set_thresholds, update_metrics
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
         sha = {k: n.card.sha256 for k, n in nets.items()}
         blocks = {k: card_block(out[k], command.strip()) for k in rows}
+        if args.controls:
+            set_control_baselines(args.cards, baselines, sha)
+            for k, b in blocks.items():
+                b["control_baseline"] = (f"{baselines[k]:.4f}, the median control-window probability of these clean "
+                                         f"data sets, written into the card by this command")
         if set_kinds:
             set_thresholds(args.cards, {k: out[k]["card_threshold"] for k in rows if k in set_kinds}, sha)
             for k, b in blocks.items():

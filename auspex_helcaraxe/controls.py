@@ -1,0 +1,175 @@
+"""Ice-free control windows: how a network answers on *this* data set where ice cannot be.
+
+A network that scores a range of a clean data set as ice often scores that data set's ice-free
+resolution windows high too: it is answering to the data set (its resolution limit, its intensity
+distribution), not to a ring. For each ice range, :data:`PER_SIDE` windows as wide as the range are
+placed on each side in the gaps between the 25 ranges (at least :func:`margin` from every range),
+nearest first, and plotted and scored exactly like the range. A network card may carry
+``control_baseline``: the median control-window probability on clean real data sets
+(``training.real_thresholds --set-control-baseline``). The range's probability is then discounted
+by how much more ice-like the data set's control windows look than that baseline, in logit:
+
+    p = σ(logit p_network − max(0, mean_c logit p_c − logit baseline))
+
+It is never raised. Windows beyond the data, partly covered or blank are not used; a range without
+a usable window keeps ``p_network``. Cards without a baseline (the published networks, older
+cards) are not discounted and no control windows are computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .ice_ranges import IceRange, ice_ranges
+from .plots import RangePlots, make_plots
+from .reflections import Observable
+
+PER_SIDE = 2
+MARGIN_FRACTION = 0.3  # a window keeps >= 0.3 range widths ...
+MIN_MARGIN = 0.004  # ... and >= 0.004 Å from every ice range
+D_LIMITS = (0.85, 5.0)  # Å: windows are placed inside these
+P_CLIP = 1e-6
+_MIN_GAP = 0.001  # Å between two windows plotted in one pass (the lookup table of make_plots)
+
+
+def margin(r: IceRange) -> float:
+    """Distance (Å) a control window of range ``r`` keeps from every ice range."""
+    return max(MARGIN_FRACTION * (r.d_max - r.d_min), MIN_MARGIN)
+
+
+@lru_cache(maxsize=None)
+def control_windows(r: IceRange) -> tuple[IceRange, ...]:
+    """The control windows of ``r`` (same width, in the gaps between ranges), nearest first per side.
+
+    Windows carry ``index`` 0; the set depends on the 25 ranges only, not on the data."""
+    w, m = r.d_max - r.d_min, margin(r)
+    blocked = sorted((q.d_min - m, q.d_max + m) for q in ice_ranges())
+    gaps, lo = [], D_LIMITS[0]
+    for a, b in blocked:
+        if a > lo:
+            gaps.append((lo, a))
+        lo = max(lo, b)
+    gaps.append((lo, D_LIMITS[1]))
+    out = []
+    above = [(a, b) for a, b in gaps if a >= r.d_max]  # lower resolution, nearest first
+    below = [(a, b) for a, b in reversed(gaps) if b <= r.d_min]  # higher resolution, nearest first
+    for side, seq in ((+1, above), (-1, below)):
+        found = 0
+        for a, b in seq:
+            n = min(int((b - a) // w), PER_SIDE - found)
+            for j in range(n):
+                lo_d = a + j * w if side > 0 else b - (j + 1) * w
+                out.append(_window(lo_d, lo_d + w))
+            found += n
+            if found == PER_SIDE:
+                break
+    return tuple(out)
+
+
+def _window(d_min: float, d_max: float) -> IceRange:
+    return IceRange(0, d_max, d_min, 1.0 / d_max**2, 1.0 / d_min**2)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A network's answer per range of one :class:`RangePlots` (NaN where not predictable)."""
+
+    network: np.ndarray  # (n,) the network's probability on the range's plot
+    controls: tuple[np.ndarray, ...]  # per range: the probabilities of its usable control windows
+    p: np.ndarray  # (n,) the decision probability: ``network`` discounted by its controls
+    baseline: float | None  # the card's control baseline (None: no discount)
+
+
+def score(obs: Observable, plots: RangePlots, network, controls: bool | None = None) -> Scores:
+    """Score every predictable plot of ``plots`` (made from ``obs``) and discount by control windows
+    when the card has a baseline. ``controls=True`` scores the control windows even without one (then
+    nothing is discounted), ``False`` never."""
+    n = len(plots.ranges)
+    p_net = np.full(n, np.nan)
+    pred = plots.predictable
+    if pred.any():
+        p_net[pred] = network.predict(plots.inputs[pred])
+    baseline = network.card.control_baseline
+    if controls is None:
+        controls = baseline is not None
+    if not controls or not pred.any():
+        return Scores(p_net, tuple(np.zeros(0) for _ in range(n)), p_net, None)
+    it = iter(control_probabilities(obs, [r for r, ok in zip(plots.ranges, pred) if ok], network))
+    per_range = tuple(next(it) if ok else np.zeros(0) for ok in pred)
+    if baseline is None:
+        return Scores(p_net, per_range, p_net, None)
+    return Scores(p_net, per_range, discount(p_net, per_range, baseline), float(baseline))
+
+
+def predictable_controls(obs: Observable, plots: RangePlots, network) -> list[np.ndarray] | None:
+    """Control-window probabilities of each predictable plot of ``plots`` (in order) when ``network``'s
+    card has a baseline, else None: for callers that batch the plots themselves and
+    :func:`discount` afterwards."""
+    if network.card.control_baseline is None:
+        return None
+    return control_probabilities(obs, [r for r, ok in zip(plots.ranges, plots.predictable) if ok], network)
+
+
+def baseline_of(control_p) -> float:
+    """The control baseline from clean data: the median of all their control-window probabilities."""
+    c = np.concatenate([np.asarray(v, dtype=np.float64) for v in control_p] or [np.zeros(0)])
+    return float(np.median(c)) if c.size else 0.5
+
+
+def control_probabilities(obs: Observable, ranges, network) -> list[np.ndarray]:
+    """The network's probability on each usable control window of each range in ``ranges``."""
+    wins = [(k, w) for k, r in enumerate(ranges) for w in control_windows(r) if w.d_min >= obs.d_min]
+    out: list[list[float]] = [[] for _ in ranges]
+    if not wins:
+        return [np.zeros(0) for _ in ranges]
+    owners, inputs = [], []
+    for group in _passes(wins):
+        plots = make_plots(obs, tuple(w for _, w in group))
+        ok = plots.predictable
+        by_window = {w: k for k, w in group}
+        owners += [by_window[w] for w, good in zip(plots.ranges, ok) if good]
+        inputs.append(plots.inputs[ok])
+    x = np.concatenate(inputs)
+    if len(x):
+        for k, v in zip(owners, network.predict(x)):
+            out[k].append(float(v))
+    return [np.array(v) for v in out]
+
+
+def _passes(wins: list[tuple[int, IceRange]]) -> list[list[tuple[int, IceRange]]]:
+    """Split windows into groups of non-overlapping ones (one ``make_plots`` pass each), high d first."""
+    left = sorted(wins, key=lambda kw: -kw[1].d_max)
+    groups = []
+    while left:
+        group, rest, floor = [], [], np.inf
+        for kw in left:
+            if kw[1].d_max < floor - _MIN_GAP:
+                group.append(kw)
+                floor = kw[1].d_min
+            else:
+                rest.append(kw)
+        groups.append(group)
+        left = rest
+    return groups
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, dtype=np.float64), P_CLIP, 1 - P_CLIP)
+    return np.log(p / (1 - p))
+
+
+def excess(control_p: np.ndarray, baseline: float) -> float:
+    """How much more ice-like (logit) a range's control windows look than the baseline; ≥ 0."""
+    if len(control_p) == 0:
+        return 0.0
+    return max(0.0, float(np.mean(_logit(control_p))) - float(_logit(baseline)))
+
+
+def discount(p_network: np.ndarray, controls, baseline: float) -> np.ndarray:
+    """``σ(logit p − excess)`` per range (NaN stays NaN)."""
+    e = np.array([excess(c, baseline) for c in controls])
+    out = 1.0 / (1.0 + np.exp(-(_logit(p_network) - e)))
+    return np.where(np.isnan(p_network), np.nan, np.where(e > 0, out, p_network))
