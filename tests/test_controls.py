@@ -101,27 +101,35 @@ def test_control_windows_beyond_the_data_are_not_used():
 
 
 @pytest.fixture
-def networks_with_baseline(tmp_path):
-    """The shipped networks with a control baseline of 0.001 in their cards (almost everything is above it)."""
-    for p in default_network_dir().glob("helcaraxe_*obs.*"):
-        shutil.copy(p, tmp_path / p.name)
-    for card in tmp_path.glob("*.json"):
-        d = json.loads(card.read_text())
-        d["control_baseline"] = 0.001
-        card.write_text(json.dumps(d))
-    return tmp_path
+def network_dirs(tmp_path):
+    """The shipped networks twice: cards without a control baseline, and with 0.001 (almost every
+    control window is above it)."""
+    out = {}
+    for name, baseline in (("plain", None), ("low", 0.001)):
+        d = tmp_path / name
+        d.mkdir()
+        for p in default_network_dir().glob("helcaraxe_*obs.*"):
+            shutil.copy(p, d / p.name)
+        for card in d.glob("*.json"):
+            c = json.loads(card.read_text())
+            c["control_baseline"] = baseline
+            card.write_text(json.dumps(c))
+        out[name] = d
+    return out
 
 
-def test_detector_reports_network_and_control_probabilities_and_decides_on_the_discounted_one(networks_with_baseline):
+def test_detector_reports_network_and_control_probabilities_and_decides_on_the_discounted_one(network_dirs):
     refl = demo_dataset().reflections
     host = Host()
-    plain = host.analyse(refl, "helcaraxe", AnalysisOptions())
-    disc = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(networks_with_baseline)))
+    plain = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_dirs["plain"])))
+    disc = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_dirs["low"])))
+    n_discounted = 0
     for a, b in zip(plain.results, disc.results):
         assert "control_baseline" not in a.info and b.info["control_baseline"] == 0.001
         for ra, rb in zip(a.ranges, b.ranges):
             if ra.value is None:
                 continue
+            assert "network_probability" not in ra.details and "control window" not in ra.details["evidence"]
             assert rb.details["network_probability"] == pytest.approx(ra.value, abs=1e-4)
             assert rb.value <= ra.value + 1e-9
             assert rb.flagged == (rb.value >= b.info["threshold"])
@@ -129,6 +137,8 @@ def test_detector_reports_network_and_control_probabilities_and_decides_on_the_d
             if rb.details["control_probabilities"]:
                 e = controls.excess(np.array(rb.details["control_probabilities"]), 0.001)
                 assert (rb.value < ra.value - 1e-6) == (e > 1e-3)
+                n_discounted += rb.value < ra.value - 1e-6
+    assert n_discounted > 0
 
 
 def test_lodo_estimates_the_control_baseline_without_the_held_out_data_set():

@@ -16,13 +16,17 @@ from auspex_helcaraxe.training.metrics import binary_metrics
 
 N_DATASETS = 60
 SEED = TEST_SEED + 1  # fixed; disjoint from training seeds
-# Measured on this set when the networks were committed (399 F and 399 I plots): F accuracy 0.937,
-# sensitivity 0.807, specificity 0.974; I accuracy 0.967, sensitivity 0.917, specificity 0.981.
-# On the 600-data-set test set of docs/evaluation.md: F 0.964 / 0.842 / 0.993, I 0.965 / 0.876 / 0.986.
-# The margins allow for sampling noise on this small set and for moderate simulator changes.
+# The shipped networks (0.2.0) were trained with whole rings >= 0.15x the local mean labelled iced
+# (`train --weak-label 0.15`), so a plot with a weak ring that the simulator's visibility label calls
+# clean is not a false positive for them: specificity is measured on the plots without any simulated
+# ice, sensitivity on the visibly iced ones. Measured on this set when the networks were committed
+# (399 F and 399 I plots, card thresholds with control windows): F sensitivity 0.864, specificity
+# (ice-free plots) 0.984 (4 of 20 flagged "clean" plots carry no ice; the others carry rings of
+# 0.27-2.1x); I 0.857 / 1.000. The margins allow for sampling noise on this small set and for
+# moderate simulator changes.
 MINIMUM = {
-    "F": {"accuracy": 0.88, "sensitivity": 0.65, "specificity": 0.95},
-    "I": {"accuracy": 0.88, "sensitivity": 0.65, "specificity": 0.95},
+    "F": {"sensitivity": 0.75, "specificity_ice_free": 0.95},
+    "I": {"sensitivity": 0.75, "specificity_ice_free": 0.95},
 }
 
 
@@ -41,7 +45,8 @@ def test_shipped_cards_match_files():
         assert card["sha256"] == sha256_of(path)
         assert card["observable"] == kind[0].upper()
         assert 0.5 <= card["threshold"] < 1
-        assert card["macs_per_plot"] <= 20_000_000
+        assert card["macs_per_plot"] <= 40_000_000  # issue 9: <= 20 MMAC per network, <= 40 for an ensemble
+        assert card["control_baseline"] is not None and 0 < card["control_baseline"] < 0.5
         assert "simulated" in card["training_data"]
 
 
@@ -49,9 +54,12 @@ def test_shipped_cards_match_files():
 def test_shipped_network_minimum_metrics(rows, kind):
     m = rows.predictable & ~np.isnan(rows.label) & (rows.kind == kind)
     assert m.sum() >= 200 and rows.label[m].sum() >= 40  # the set is big enough to mean something
-    res = binary_metrics(rows.label[m] == 1, rows.flagged["ours"][m])
+    ice_free = m & (rows.strength == 0)
+    assert ice_free.sum() >= 100
+    got = {"sensitivity": binary_metrics(rows.label[m] == 1, rows.flagged["ours"][m])["sensitivity"]["value"],
+           "specificity_ice_free": 1.0 - rows.flagged["ours"][ice_free].mean()}
     for metric, minimum in MINIMUM[kind].items():
-        assert res[metric]["value"] >= minimum, f"{kind} {metric} {res[metric]['value']:.3f} < {minimum}"
+        assert got[metric] >= minimum, f"{kind} {metric} {got[metric]:.3f} < {minimum}"
 
 
 def test_evaluation_uses_the_cards_thresholds(rows):

@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from ..controls import score
 from ..errors import InputError
 from ..network import load_networks
 from ..plots import make_plots
@@ -117,16 +119,17 @@ def _bases(n_sim: int, real_dir: Path | None):
                 continue
 
 
-def _predictable(obs) -> tuple[np.ndarray, np.ndarray] | None:
-    """(ranges, network inputs) of the predictable plots of one observable, None if it has none;
-    made once and scored by every network directory."""
+def _predictable(obs) -> tuple[np.ndarray, Any] | None:
+    """(ranges, scorer) of the predictable plots of one observable, None if it has none: the plots
+    are made once, and ``scorer(network)`` gives that network's decision probability on each of them
+    (``controls.score``: discounted by control windows when its card has a baseline)."""
     if len(obs.d) == 0:
         return None
     plots = make_plots(obs)
     pred = plots.predictable
     if not pred.any():
         return None
-    return np.array(plots.ranges, dtype=object)[pred], plots.inputs[pred]
+    return np.array(plots.ranges, dtype=object)[pred], lambda net: score(obs, plots, net).p[pred]
 
 
 def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED,
@@ -154,7 +157,7 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
             for d, nets in runs.items():
                 if kind not in nets:
                     continue
-                p = nets[kind].predict(plots[1])
+                p = plots[1](nets[kind])
                 k, n = clean[d].get(f"{kind} {cat}", (0, 0))
                 clean[d][f"{kind} {cat}"] = (k + int(np.sum(p < nets[kind].card.threshold)), n + len(p))
     for fam, opts in FAMILIES.items():
@@ -173,7 +176,7 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
                     for d, nets in runs.items():
                         if kind not in nets:
                             continue
-                        for r, v in zip(plots[0], nets[kind].predict(plots[1])):
+                        for r, v in zip(plots[0], plots[1](nets[kind])):
                             t = truth.get(r.index)
                             if t is None or not t.label(kind):
                                 continue
