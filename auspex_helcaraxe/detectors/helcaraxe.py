@@ -107,14 +107,12 @@ def _evidence(scores: Scores, k: int, threshold: float, kind: str) -> str:
         return f"network p={p:.2f} {rel} {threshold:.2f} ({kind})"
     c = scores.controls[k]
     if not len(c):
-        return f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; no ice-free control window in the data)"
+        return f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; no control window inside the data)"
     windows = ", ".join(f"{v:.2f}" for v in c)
     if excess(c, scores.baseline) == 0:
-        return (f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; ice-free control windows p={windows}, "
-                f"not above the clean baseline {scores.baseline:.2f})")
-    return (f"network p={scores.network[k]:.2f}, discounted to {p:.2f} {rel} {threshold:.2f} because this data "
-            f"set's ice-free control windows look ice-like too (p={windows}; clean baseline "
-            f"{scores.baseline:.2f}) ({kind})")
+        return f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; control windows p={windows}, baseline {scores.baseline:.2f})"
+    return (f"network p={scores.network[k]:.2f}, {p:.2f} {rel} {threshold:.2f} after control windows p={windows} "
+            f"above baseline {scores.baseline:.2f} ({kind})")
 
 
 @hookimpl
