@@ -471,6 +471,10 @@ def evaluate(
         for kind in ("F", "I"):
             if np.any(_known(rows, rows.kind == kind)):
                 res.append((f"{kind} plots", overall(rows, rows.kind == kind)))
+        if np.any(rows.strength > 0):  # simulated ice: specificity on the plots that carry none at all
+            for kind in ("F", "I"):
+                if np.any(_known(rows, (rows.kind == kind) & (rows.strength == 0))):
+                    res.append((f"{kind} plots without simulated ice", overall(rows, (rows.kind == kind) & (rows.strength == 0))))
         res.append(("data sets", per_dataset(rows)))
         md.extend(_metrics_table(res, names))
         md.append("")
