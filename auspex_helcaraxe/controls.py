@@ -11,8 +11,10 @@ by how much more ice-like the data set's control windows look than that baseline
 
     p = σ(logit p_network − max(0, mean_c logit p_c − logit baseline))
 
-It is never raised. Windows beyond the data, partly covered or blank are not used; a range without
-a usable window keeps ``p_network``. Cards without a baseline (the published networks, older
+It is never raised, and it is only worked out for ranges the network alone would flag (p_network ≥
+the threshold): below it a discount cannot change a decision, and the range keeps p_network, so a
+clean data set costs no more network calls than before. Windows beyond the data, partly covered or
+blank are not used; a range without a usable window keeps p_network. Cards without a baseline (the published networks, older
 cards) are not discounted and no control windows are computed.
 """
 
@@ -78,36 +80,44 @@ class Scores:
     """A network's answer per range of one :class:`RangePlots` (NaN where not predictable)."""
 
     network: np.ndarray  # (n,) the network's probability on the range's plot
+    checked: np.ndarray  # (n,) bool: the range's control windows were scored
     controls: tuple[np.ndarray, ...]  # per range: the probabilities of its usable control windows
-    p: np.ndarray  # (n,) the decision probability: ``network`` discounted by its controls
+    p: np.ndarray  # (n,) the decision probability: ``network``, discounted where checked
     baseline: float | None  # the card's control baseline (None: no discount)
 
 
-def score(obs: Observable, plots: RangePlots, network, controls: bool | None = None) -> Scores:
-    """Score every predictable plot of ``plots`` (made from ``obs``) and discount by control windows
-    when the card has a baseline. ``controls=True`` scores the control windows even without one (then
-    nothing is discounted), ``False`` never."""
+def score(obs: Observable, plots: RangePlots, network, threshold: float | None = None,
+          controls: bool | None = None) -> Scores:
+    """Score every predictable plot of ``plots`` (made from ``obs``) and, when the card has a baseline,
+    discount by control windows the ranges the network alone would flag (p ≥ ``threshold``, default
+    the card's): a discount only takes evidence away, so below the threshold it cannot change a
+    decision, and those ranges keep the network's probability (:func:`decided`). ``controls=True``
+    scores every predictable range's windows (to estimate a baseline; nothing is discounted without
+    one), ``False`` none."""
     n = len(plots.ranges)
     p_net = np.full(n, np.nan)
     pred = plots.predictable
     if pred.any():
         p_net[pred] = network.predict(plots.inputs[pred])
     baseline = network.card.control_baseline
+    threshold = network.card.threshold if threshold is None else threshold
     if controls is None:
-        controls = baseline is not None
-    if not controls or not pred.any():
-        return Scores(p_net, tuple(np.zeros(0) for _ in range(n)), p_net, None)
-    it = iter(control_probabilities(obs, [r for r, ok in zip(plots.ranges, pred) if ok], network))
-    per_range = tuple(next(it) if ok else np.zeros(0) for ok in pred)
-    if baseline is None:
-        return Scores(p_net, per_range, p_net, None)
-    return Scores(p_net, per_range, discount(p_net, per_range, baseline), float(baseline))
+        need = pred & (p_net >= threshold) if baseline is not None else np.zeros(n, bool)
+    else:
+        need = pred.copy() if controls else np.zeros(n, bool)
+    per_range = [np.zeros(0) for _ in range(n)]
+    if need.any():
+        idx = np.flatnonzero(need)
+        for k, c in zip(idx, control_probabilities(obs, [plots.ranges[k] for k in idx], network)):
+            per_range[k] = c
+    p = p_net if baseline is None else decided(p_net, per_range, baseline, threshold, need)
+    return Scores(p_net, need, tuple(per_range), p, None if baseline is None else float(baseline))
 
 
 def predictable_controls(obs: Observable, plots: RangePlots, network) -> list[np.ndarray] | None:
     """Control-window probabilities of each predictable plot of ``plots`` (in order) when ``network``'s
-    card has a baseline, else None: for callers that batch the plots themselves and
-    :func:`discount` afterwards."""
+    card has a baseline, else None: for callers that batch the plots themselves and apply
+    :func:`decided` afterwards (they score every window; the decisions are those of :func:`score`)."""
     if network.card.control_baseline is None:
         return None
     return control_probabilities(obs, [r for r, ok in zip(plots.ranges, plots.predictable) if ok], network)
@@ -166,6 +176,16 @@ def excess(control_p: np.ndarray, baseline: float) -> float:
     if len(control_p) == 0:
         return 0.0
     return max(0.0, float(np.mean(_logit(control_p))) - float(_logit(baseline)))
+
+
+def decided(p_network: np.ndarray, controls, baseline: float, threshold: float,
+            checked: np.ndarray | None = None) -> np.ndarray:
+    """The decision probability: :func:`discount` where the network reaches ``threshold`` (and, if
+    given, where ``checked``), the network's own probability elsewhere."""
+    apply = np.nan_to_num(p_network, nan=-1.0) >= threshold
+    if checked is not None:
+        apply &= checked
+    return np.where(apply, discount(p_network, controls, baseline), p_network)
 
 
 def discount(p_network: np.ndarray, controls, baseline: float) -> np.ndarray:

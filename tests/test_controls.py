@@ -68,25 +68,40 @@ class FakeNetwork:
         return np.full(len(x), self.answer, np.float32)
 
 
-def test_score_computes_control_windows_only_for_cards_with_a_baseline():
+def test_score_computes_control_windows_only_where_they_can_change_a_decision():
     obs = demo_dataset().reflections.observables["I"]
     plots = make_plots(obs)
-    n_pred = int(plots.predictable.sum())
+    pred = plots.predictable
+    n_pred = int(pred.sum())
     plain = FakeNetwork(None, 0.8)
     s = controls.score(obs, plots, plain)
-    assert plain.seen == n_pred and s.baseline is None
-    np.testing.assert_array_equal(s.p[plots.predictable], s.network[plots.predictable])
+    assert plain.seen == n_pred and s.baseline is None and not s.checked.any()
+    np.testing.assert_array_equal(s.p[pred], s.network[pred])
     # a network that answers 0.8 everywhere: its control windows look as ice-like as the ranges
     everywhere = FakeNetwork(0.1, 0.8)
     s = controls.score(obs, plots, everywhere)
-    assert everywhere.seen > n_pred
-    assert all(len(c) for c, ok in zip(s.controls, plots.predictable) if ok)
-    assert np.all(s.p[plots.predictable] < 0.5)  # σ(logit 0.8 − (logit 0.8 − logit 0.1)) = 0.1
-    np.testing.assert_allclose(s.p[plots.predictable], 0.1, atol=1e-6)
-    # controls=True scores the windows without discounting (for estimating a baseline)
+    assert everywhere.seen > n_pred and np.array_equal(s.checked, pred)
+    assert all(len(c) for c, ok in zip(s.controls, pred) if ok)
+    np.testing.assert_allclose(s.p[pred], 0.1, atol=1e-6)  # σ(logit 0.8 − (logit 0.8 − logit 0.1))
+    # below the threshold a discount cannot change a decision: no window is scored, p is the network's
+    quiet = FakeNetwork(0.1, 0.3)
+    s = controls.score(obs, plots, quiet)
+    assert quiet.seen == n_pred and not s.checked.any()
+    np.testing.assert_array_equal(s.p[pred], s.network[pred])
+    # ... unless the threshold in use is lower (e.g. --threshold 0.2)
+    s = controls.score(obs, plots, FakeNetwork(0.1, 0.3), threshold=0.2)
+    assert np.array_equal(s.checked, pred) and np.all(s.p[pred] < 0.3)
+    # controls=True scores every window without discounting when there is no baseline
     s = controls.score(obs, plots, FakeNetwork(None, 0.8), controls=True)
-    assert s.baseline is None and all(len(c) for c, ok in zip(s.controls, plots.predictable) if ok)
+    assert s.baseline is None and all(len(c) for c, ok in zip(s.controls, pred) if ok)
     np.testing.assert_array_equal(s.p, s.network)
+
+
+def test_decided_discounts_only_at_or_above_the_threshold():
+    p = np.array([0.9, 0.45, np.nan])
+    c = [np.array([0.9]), np.array([0.9]), np.zeros(0)]
+    got = controls.decided(p, c, 0.1, 0.5)
+    assert got[0] < 0.5 and got[1] == 0.45 and np.isnan(got[2])
 
 
 def test_control_windows_beyond_the_data_are_not_used():
@@ -123,7 +138,7 @@ def test_detector_reports_network_and_control_probabilities_and_decides_on_the_d
     host = Host()
     plain = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_dirs["plain"])))
     disc = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_dirs["low"])))
-    n_discounted = 0
+    n_checked = n_discounted = 0
     for a, b in zip(plain.results, disc.results):
         assert "control_baseline" not in a.info and b.info["control_baseline"] == 0.001
         for ra, rb in zip(a.ranges, b.ranges):
@@ -133,12 +148,15 @@ def test_detector_reports_network_and_control_probabilities_and_decides_on_the_d
             assert rb.details["network_probability"] == pytest.approx(ra.value, abs=1e-4)
             assert rb.value <= ra.value + 1e-9
             assert rb.flagged == (rb.value >= b.info["threshold"])
-            assert "control window" in rb.details["evidence"]
-            if rb.details["control_probabilities"]:
+            checked = rb.details["control_probabilities"] is not None
+            assert checked == (ra.value >= b.info["threshold"])  # windows only where they can matter
+            assert ("control window" in rb.details["evidence"]) == checked
+            n_checked += checked
+            if checked and rb.details["control_probabilities"]:
                 e = controls.excess(np.array(rb.details["control_probabilities"]), 0.001)
                 assert (rb.value < ra.value - 1e-6) == (e > 1e-3)
                 n_discounted += rb.value < ra.value - 1e-6
-    assert n_discounted > 0
+    assert n_checked > 0 and n_discounted > 0
 
 
 def test_lodo_estimates_the_control_baseline_without_the_held_out_data_set():

@@ -51,7 +51,7 @@ class HelcaraxeDetector:
         threshold = options.threshold if options.threshold is not None else (
             network.card.threshold if network else DEFAULT_THRESHOLD
         )
-        scores = score(reflections.observables[kind], plots, network) if network is not None else None
+        scores = score(reflections.observables[kind], plots, network, threshold) if network is not None else None
         info: dict[str, Any] = {"columns": list(reflections.observables[kind].columns), "threshold": threshold}
         if network is not None:
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
@@ -95,7 +95,8 @@ def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, k
             details["evidence"] = _evidence(scores, k, threshold, kind)
             if scores.baseline is not None:
                 details["network_probability"] = round(float(scores.network[k]), 4)
-                details["control_probabilities"] = [round(float(c), 4) for c in scores.controls[k]]
+                details["control_probabilities"] = ([round(float(c), 4) for c in scores.controls[k]]
+                                                    if scores.checked[k] else None)
             out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold, None, details))
     return tuple(out)
 
@@ -103,7 +104,7 @@ def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, k
 def _evidence(scores: Scores, k: int, threshold: float, kind: str) -> str:
     """What a range's verdict rests on, in one line."""
     p, rel = float(scores.p[k]), "≥" if scores.p[k] >= threshold else "<"
-    if scores.baseline is None:
+    if scores.baseline is None or not scores.checked[k]:
         return f"network p={p:.2f} {rel} {threshold:.2f} ({kind})"
     c = scores.controls[k]
     if not len(c):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..controls import baseline_of, discount, score
+from ..controls import baseline_of, decided, score
 from ..network import load_networks
 from ..plots import make_plots
 from . import data as tdata
@@ -38,11 +38,11 @@ DATASET_TARGET = 0.95
 FLOOR = 0.5
 
 
-def clean_plots(real_dir: Path, networks=None, controls: bool | None = None) -> dict[str, list[dict]]:
+def clean_plots(real_dir: Path, networks=None, controls: bool = False) -> dict[str, list[dict]]:
     """``{kind: [{"dataset", "range", "p", "p_network", "controls", "training_background"}]}`` for every
     clean real plot; ``p`` is the detector's probability (discounted by control windows when the card
-    has a baseline), ``controls`` the control windows' probabilities (``controls``: as in
-    :func:`controls.score`)."""
+    has a baseline), ``controls`` the probabilities of the plot's control windows, scored for every
+    plot when ``controls`` or when the card has a baseline (empty otherwise)."""
     networks = networks or load_networks(None)
     train_bg = {str(p) for p in tdata.background_split(real_dir)[0]}
     out: dict[str, list[dict]] = {"I": [], "F": []}
@@ -54,7 +54,8 @@ def clean_plots(real_dir: Path, networks=None, controls: bool | None = None) -> 
             pred = plots.predictable
             if not pred.any():
                 continue
-            s = score(obs, plots, networks[kind], controls)
+            windows = controls or networks[kind].card.control_baseline is not None
+            s = score(obs, plots, networks[kind], controls=windows)
             for k in np.flatnonzero(pred):
                 out[kind].append({"dataset": row.relpath, "range": plots.ranges[k].index, "p": float(s.p[k]),
                                   "p_network": float(s.network[k]), "controls": s.controls[k].tolist(),
@@ -64,9 +65,12 @@ def clean_plots(real_dir: Path, networks=None, controls: bool | None = None) -> 
 
 def rebaselined(rows: list[dict], baseline: float | None = None) -> tuple[list[dict], float]:
     """``rows`` with ``p`` discounted by a control baseline (default: :func:`controls.baseline_of` the
-    rows' own control windows), and that baseline."""
+    rows' own control windows), and that baseline. Discounted where the network reaches the rule's
+    floor (:func:`controls.decided`): every threshold the rule can pick is at or above it, and a plot
+    below a threshold is not flagged with or without a discount, so the flags are those of the
+    detector at any such threshold."""
     b = baseline_of([r["controls"] for r in rows]) if baseline is None else baseline
-    p = discount(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b)
+    p = decided(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b, FLOOR)
     return [{**r, "p": float(v)} for r, v in zip(rows, p)], b
 
 
@@ -224,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
-    rows = {k: v for k, v in clean_plots(real_dir, nets, True if args.controls else None).items() if v}
+    rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
     out = {}
     baselines = {}
     for kind in rows:  # a directory may hold one observable
