@@ -11,10 +11,13 @@ by how much more ice-like the data set's control windows look than that baseline
 
     p = σ(logit p_network − max(0, mean_c logit p_c − logit baseline))
 
-It is never raised, and it is only worked out for ranges the network alone would flag (p_network ≥
-the threshold): below it a discount cannot change a decision, and the range keeps p_network, so a
-clean data set costs no more network calls than before. Windows beyond the data, partly covered or
-blank are not used; a range without a usable window keeps p_network. Cards without a baseline (the published networks, older
+It is never raised. The windows are scored only where a decision can depend on them: for ranges the
+network alone would flag (p_network ≥ the threshold), and for ranges the joint I+F rule would flag
+before the discount (its combiner is increasing in p_I and p_F, so a discount can only take a joint
+flag away; ``joint.joint_ranges`` asks :func:`check`). Elsewhere a range reports p_network, which is
+then below the threshold either way, so a clean data set costs little more than the networks on its
+ranges. Windows beyond the data, partly covered or blank are not used; a range without a usable
+window keeps p_network. Cards without a baseline (the published networks, older
 cards) are not discounted and no control windows are computed.
 """
 
@@ -89,11 +92,13 @@ class Scores:
 def score(obs: Observable, plots: RangePlots, network, threshold: float | None = None,
           controls: bool | None = None) -> Scores:
     """Score every predictable plot of ``plots`` (made from ``obs``) and, when the card has a baseline,
-    discount by control windows the ranges the network alone would flag (p ≥ ``threshold``, default
-    the card's): a discount only takes evidence away, so below the threshold it cannot change a
-    decision, and those ranges keep the network's probability (:func:`decided`). ``controls=True``
-    scores every predictable range's windows (to estimate a baseline; nothing is discounted without
-    one), ``False`` none."""
+    discount by control windows. The windows of a range are scored only where its decision can depend
+    on them (``controls=None``): where the network alone reaches ``threshold`` (default: the card's).
+    A discount only lowers p, so a range below the threshold is not flagged with or without it, and
+    keeps the network's probability (an upper bound of the discounted one; the joint I+F rule asks for
+    the windows it needs, :func:`check`). ``controls=True`` scores and applies every range's windows
+    (for fitting the combiner and estimating a baseline; nothing is discounted without a baseline),
+    ``False`` none."""
     n = len(plots.ranges)
     p_net = np.full(n, np.nan)
     pred = plots.predictable
@@ -110,14 +115,23 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
         idx = np.flatnonzero(need)
         for k, c in zip(idx, control_probabilities(obs, [plots.ranges[k] for k in idx], network)):
             per_range[k] = c
-    p = p_net if baseline is None else decided(p_net, per_range, baseline, threshold, need)
+    p = p_net
+    if baseline is not None:
+        p = np.where(need, discount(p_net, per_range, baseline), p_net)
     return Scores(p_net, need, tuple(per_range), p, None if baseline is None else float(baseline))
+
+
+def check(obs: Observable, ice_range: IceRange, network, p_network: float) -> tuple[float, np.ndarray]:
+    """One range's discounted probability and its control windows' probabilities, on demand."""
+    c = control_probabilities(obs, [ice_range], network)[0]
+    return float(discount(np.array([p_network]), [c], network.card.control_baseline)[0]), c
 
 
 def predictable_controls(obs: Observable, plots: RangePlots, network) -> list[np.ndarray] | None:
     """Control-window probabilities of each predictable plot of ``plots`` (in order) when ``network``'s
-    card has a baseline, else None: for callers that batch the plots themselves and apply
-    :func:`decided` afterwards (they score every window; the decisions are those of :func:`score`)."""
+    card has a baseline, else None: for callers that batch the plots themselves and :func:`discount`
+    afterwards (every range discounted: the flags are those of :func:`score`, the probabilities the
+    full score that the rankings need)."""
     if network.card.control_baseline is None:
         return None
     return control_probabilities(obs, [r for r, ok in zip(plots.ranges, plots.predictable) if ok], network)
@@ -176,16 +190,6 @@ def excess(control_p: np.ndarray, baseline: float) -> float:
     if len(control_p) == 0:
         return 0.0
     return max(0.0, float(np.mean(_logit(control_p))) - float(_logit(baseline)))
-
-
-def decided(p_network: np.ndarray, controls, baseline: float, threshold: float,
-            checked: np.ndarray | None = None) -> np.ndarray:
-    """The decision probability: :func:`discount` where the network reaches ``threshold`` (and, if
-    given, where ``checked``), the network's own probability elsewhere."""
-    apply = np.nan_to_num(p_network, nan=-1.0) >= threshold
-    if checked is not None:
-        apply &= checked
-    return np.where(apply, discount(p_network, controls, baseline), p_network)
 
 
 def discount(p_network: np.ndarray, controls, baseline: float) -> np.ndarray:

@@ -80,6 +80,11 @@ class Model:
         z = self.intercept + ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef
         return 1.0 / (1.0 + np.exp(-z))
 
+    @property
+    def increasing(self) -> bool:
+        """p_joint never falls when p_I or p_F rises (every coefficient on their logits ≥ 0)."""
+        return all(c >= 0 for f, c in zip(self.features, self.coef) if f.startswith("logit"))
+
     def predict_one(self, feats: dict[str, float]) -> float:
         return float(self.predict(np.array([[feats[f] for f in self.features]]))[0])
 
@@ -147,17 +152,33 @@ def joint_ranges(analysis: "Analysis", combiner: Combiner) -> list[dict[str, Any
         sf = _score(ice_f, ri.index)
         with_ice = si is not None and sf is not None
         name, model = combiner.model_for(with_ice)
-        feats = features(ri.value, rf.value, si if with_ice else None, sf if with_ice else None)
-        p = model.predict_one(feats)
         threshold = model.threshold if user_threshold is None else user_threshold
+        p_i, p_f = float(ri.value), float(rf.value)
+        p = model.predict_one(features(p_i, p_f, si if with_ice else None, sf if with_ice else None))
+        if p >= threshold or not model.increasing:  # a control-window discount could take this flag away
+            p_i, p_f = _checked(analysis, "I", ri, p_i), _checked(analysis, "F", rf, p_f)
+            p = model.predict_one(features(p_i, p_f, si if with_ice else None, sf if with_ice else None))
         flagged = p >= threshold
         ev = (f"joint {name} p={p:.3f} {'≥' if flagged else '<'} {threshold:.3f} "
-              f"(I p={ri.value:.2f}, F p={rf.value:.2f}" + (f", Icefinder I {si:+.1f}, F {sf:+.1f}" if with_ice else "") + ")")
-        out.append({"index": ri.index, "d_max": ri.d_max, "d_min": ri.d_min, "p_I": round(float(ri.value), 4),
-                    "p_F": round(float(rf.value), 4), "p_joint": round(p, 4), "threshold": threshold,
+              f"(I p={p_i:.2f}, F p={p_f:.2f}" + (f", Icefinder I {si:+.1f}, F {sf:+.1f}" if with_ice else "") + ")")
+        out.append({"index": ri.index, "d_max": ri.d_max, "d_min": ri.d_min, "p_I": round(p_i, 4),
+                    "p_F": round(p_f, 4), "p_joint": round(p, 4), "threshold": threshold,
                     "model": name, "flagged": bool(flagged), "I_flagged": bool(ri.flagged),
                     "F_flagged": bool(rf.flagged), "evidence": ev})
     return out
+
+
+def _checked(analysis: "Analysis", kind: str, r, p: float) -> float:
+    """The range's probability after its control windows (``controls.check``), when the detector did
+    not score them (below its own threshold) and the network card has a control baseline."""
+    if r.details.get("control_probabilities") is not None or "network_probability" not in r.details:
+        return p
+    from .controls import check
+    from .ice_ranges import ice_ranges
+    from .network import load_networks
+
+    network = load_networks(analysis.options.networks)[kind]
+    return check(analysis.reflections.observables[kind], ice_ranges()[r.index - 1], network, p)[0]
 
 
 def _score(result, index: int) -> float | None:

@@ -97,13 +97,6 @@ def test_score_computes_control_windows_only_where_they_can_change_a_decision():
     np.testing.assert_array_equal(s.p, s.network)
 
 
-def test_decided_discounts_only_at_or_above_the_threshold():
-    p = np.array([0.9, 0.45, np.nan])
-    c = [np.array([0.9]), np.array([0.9]), np.zeros(0)]
-    got = controls.decided(p, c, 0.1, 0.5)
-    assert got[0] < 0.5 and got[1] == 0.45 and np.isnan(got[2])
-
-
 def test_control_windows_beyond_the_data_are_not_used():
     full = demo_dataset().reflections.observables["I"]  # d_min 1.6 Å
     keep = full.d >= 2.0
@@ -172,3 +165,25 @@ def test_lodo_estimates_the_control_baseline_without_the_held_out_data_set():
     # without control windows the same scores flag the odd data set held out
     plain = [{**r, "controls": []} for r in rows]
     assert lodo(plain)["false_positive_datasets"] == ["odd"]
+
+
+@pytest.mark.parametrize("seed", [4, 9, 19, 22, 32])
+def test_windows_on_demand_decide_exactly_as_windows_everywhere(seed):
+    """The runtime scores control windows only where a decision can depend on them; the flags, the
+    single-observable and the joint ones, equal those with every range's windows applied."""
+    from auspex_helcaraxe.simulate import simulate_dataset
+
+    refl = simulate_dataset(seed, ice={"probability": 1.0}).reflections
+    host = Host()
+    lazy = host.analyse(refl, "both", AnalysisOptions())
+    full = host.analyse(refl, "both", AnalysisOptions(extra={"controls": "all"}))
+    assert lazy.joint and len(lazy.joint) == len(full.joint)  # the shipped combiner applies
+    assert lazy.decision().keys() == full.decision().keys()
+    for a, b in zip(lazy.results, full.results):
+        assert [r.flagged for r in a.ranges] == [r.flagged for r in b.ranges]
+    for a, b in zip(lazy.joint, full.joint):
+        assert a["flagged"] == b["flagged"]
+        if a["flagged"]:  # windows were asked for: the same inputs as with windows everywhere
+            assert (a["p_I"], a["p_F"], a["p_joint"]) == pytest.approx((b["p_I"], b["p_F"], b["p_joint"]), abs=1e-6)
+        else:
+            assert a["p_joint"] >= b["p_joint"] - 1e-9  # an upper bound of the discounted one

@@ -69,9 +69,14 @@ def test_joint_verdict_both_observables_follows_the_card(seed, card_path):
         si, sf = ice_i.range(j["index"]).value, ice_f.range(j["index"]).value
         with_ice = si is not None and sf is not None and math.isfinite(si) and math.isfinite(sf)
         name = "networks+icefinder" if with_ice else "networks"
-        feats = features(hel_i.range(j["index"]).value, hel_f.range(j["index"]).value,
-                         si if with_ice else None, sf if with_ice else None)
-        p = _sigmoid_from_card(card, name, feats)
+        ice = (si, sf) if with_ice else (None, None)
+        p_i, p_f = hel_i.range(j["index"]).value, hel_f.range(j["index"]).value
+        # the combiner's inputs: the ranges' probabilities, after their control windows where the
+        # joint flag could depend on them (a discount never raises a probability)
+        assert j["p_I"] <= p_i + 1e-4 and j["p_F"] <= p_f + 1e-4
+        if _sigmoid_from_card(card, name, features(p_i, p_f, *ice)) < card["models"][name]["threshold"]:
+            assert (j["p_I"], j["p_F"]) == (pytest.approx(p_i, abs=1e-4), pytest.approx(p_f, abs=1e-4))
+        p = _sigmoid_from_card(card, name, features(j["p_I"], j["p_F"], *ice))
         assert j["p_joint"] == pytest.approx(p, abs=1e-3) and j["model"] == name
         assert j["flagged"] == (p >= card["models"][name]["threshold"])
         assert (j["index"] in decision and decision[j["index"]]["by"] == "joint") == j["flagged"]

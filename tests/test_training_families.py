@@ -73,3 +73,23 @@ def test_training_set_without_a_family_and_its_cache_key(tmp_path):
     # the default's key is today's (no exclude_family entry): a different cache entry
     _, y0, *_, info0 = training_set("F", 2, 11, cache_dir=tmp_path, log=lambda m: None)
     assert "exclude_family" not in json.loads((tmp_path / info0["cache"] / "key.json").read_text())
+
+
+def test_lofo_summary_compares_each_family_with_the_baseline_and_names_the_worst_drop():
+    from auspex_helcaraxe.training.families import lofo_summary
+
+    def cell(k, n):
+        return {"value": k / n, "k": k, "n": n}
+
+    runs = {
+        "base": {"families": {"spike": {"weak": {"F simulated": cell(8, 10), "I simulated": cell(9, 10)}},
+                              "partial": {"0.6-10": {"F simulated": cell(5, 10), "I simulated": cell(3, 4)}}}},
+        "no-spike": {"families": {"spike": {"weak": {"F simulated": cell(3, 10), "I simulated": cell(8, 10)}}}},
+        "no-partial": {"families": {"partial": {"0.6-10": {"F simulated": cell(6, 10), "I simulated": cell(1, 4)}}}},
+    }
+    res = lofo_summary(runs, "base", {"no-spike": "spike", "no-partial": "partial"})
+    got = {(r["family"], r["set"]): r["change"] for r in res["rows"]}
+    assert got == {("spike", "F simulated"): -0.5, ("spike", "I simulated"): -0.1, ("partial", "F simulated"): 0.1}
+    assert res["worst"]["family"] == "spike" and res["worst"]["set"] == "F simulated"  # I partial: < 10 plots
+    only_i = lofo_summary(runs, "base", {"no-spike": "spike", "no-partial": "partial"}, kind="I")
+    assert [r["set"] for r in only_i["rows"]] == ["I simulated"] and only_i["worst"]["change"] == -0.1

@@ -51,7 +51,8 @@ class HelcaraxeDetector:
         threshold = options.threshold if options.threshold is not None else (
             network.card.threshold if network else DEFAULT_THRESHOLD
         )
-        scores = score(reflections.observables[kind], plots, network, threshold) if network is not None else None
+        every = True if options.extra.get("controls") == "all" else None  # every range's windows (fitting)
+        scores = score(reflections.observables[kind], plots, network, threshold, every) if network is not None else None
         info: dict[str, Any] = {"columns": list(reflections.observables[kind].columns), "threshold": threshold}
         if network is not None:
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}

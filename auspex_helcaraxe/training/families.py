@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,6 +213,34 @@ def _print(res: dict) -> None:
         f"{k}: {v['value']:.3f} ({v['k']}/{v['n']})" for k, v in res["specificity_clean"].items()))
 
 
+def lofo_summary(runs: dict, baseline: str, excluded: dict[str, str], kind: str | None = None,
+                 min_plots: int = 10) -> dict:
+    """Leave-one-family-out from :func:`evaluate_families_many` results: for each directory in
+    ``excluded`` (directory → the family it was trained without), its sensitivity on that family
+    against ``baseline``'s (trained with every family), per band / observable / set with at least
+    ``min_plots`` iced plots (only observable ``kind`` if given), and the worst drop of them all."""
+    rows = []
+    for d, fam in excluded.items():
+        res = runs[d]
+        for band, cells in res["families"].get(fam, {}).items():
+            for key, without in cells.items():
+                base = runs[baseline]["families"].get(fam, {}).get(band, {}).get(key)
+                if base is None or without["n"] < min_plots or (kind and not key.startswith(kind + " ")):
+                    continue
+                rows.append({"family": fam, "band": band, "set": key, "n": without["n"],
+                             "baseline": round(base["value"], 3), "without": round(without["value"], 3),
+                             "change": round(without["value"] - base["value"], 3)})
+    worst = min(rows, key=lambda r: r["change"]) if rows else None
+    return {"rows": rows, "worst": worst}
+
+
+def _excluded_family(directory: str) -> str | None:
+    fams = {load_networks(directory)[k].card.extra.get("training", {}).get("exclude_family") for k in ("I", "F")}
+    if len(fams) != 1:
+        raise InputError(f"{directory}: the I and F cards exclude different families ({sorted(map(str, fams))})")
+    return fams.pop()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.families")
     ap.add_argument("--n-sim", type=int, default=150)
@@ -220,7 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--networks", nargs="+", default=None, metavar="DIR",
                     help="network directories (default: the shipped ones); several are scored on the same draws "
                          "and the JSON then maps each directory to its result")
+    ap.add_argument("--lofo", action="store_true",
+                    help="leave-one-family-out: the first --networks directory is the baseline (all families), each "
+                         "other one was trained with train --exclude-family (read from its cards)")
+    ap.add_argument("--cards", default=None, metavar="DIR",
+                    help="with --lofo: write the summary into the model cards in DIR (metrics.leave_one_family_out; "
+                         "the cards of the networks the recipe shipped, not of the networks scored)")
     args = ap.parse_args(argv)
+    if args.lofo and (not args.networks or len(args.networks) < 2):
+        ap.error("--lofo needs a baseline directory and at least one directory trained without a family")
+    if args.cards and not args.lofo:
+        ap.error("--cards needs --lofo")
     real_dir = tdata.real_dir(args.real)
     dirs = args.networks or [None]
     runs = evaluate_families_many(dirs, args.n_sim, real_dir)
@@ -228,8 +267,29 @@ def main(argv: list[str] | None = None) -> int:
         if len(dirs) > 1:
             print(f"== {d}")
         _print(res)
+    out = runs[dirs[0]] if len(dirs) == 1 else {"runs": runs}
+    if args.lofo:
+        excluded = {d: _excluded_family(d) for d in dirs[1:]}
+        summary = lofo_summary(runs, dirs[0], excluded)
+        out["leave_one_family_out"] = summary
+        print("leave-one-family-out (sensitivity on the family left out: baseline -> without it):")
+        for r in summary["rows"]:
+            print(f"  {r['family']:15s} {r['band']:14s} {r['set']:20s} {r['baseline']:.2f} -> {r['without']:.2f} "
+                  f"({r['change']:+.2f}, n={r['n']})")
+        if summary["worst"]:
+            w = summary["worst"]
+            print(f"worst: {w['family']} {w['band']} {w['set']} {w['change']:+.2f}")
+        if args.cards:
+            from .cards import update_metrics
+
+            command = "python -m auspex_helcaraxe.training.families " + " ".join(argv if argv is not None else sys.argv[1:])
+            blocks = {k: {"command": command.strip(), "baseline": str(dirs[0]), "without": excluded,
+                          "note": ("networks of the shipped recipe trained with and without each family, each at its "
+                                   "own card threshold, scored on the same forced-family draws; not the shipped files"),
+                          **lofo_summary(runs, dirs[0], excluded, kind=k)} for k in ("I", "F")}
+            for path in update_metrics(args.cards, "leave_one_family_out", blocks):
+                print(f"wrote metrics.leave_one_family_out into {path}", file=sys.stderr)
     if args.json:
-        out = runs[dirs[0]] if len(dirs) == 1 else {"runs": runs}
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
     return 0
 

@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weak-label", type=float, default=None, metavar="S",
                     help="also label iced the ranges a whole ring reaches at >= S x the local mean (as train --weak-label)")
     args = ap.parse_args(argv)
-    opts = AnalysisOptions(networks=args.networks)
+    # every range's control windows scored and applied: the combiner is fitted on the full decision
+    # probabilities (the runtime scores windows only where a decision can depend on them: same flags)
+    opts = AnalysisOptions(networks=args.networks, extra={"controls": "all"})
     t0 = time.time()
     real_dir = tdata.real_dir(args.real)
     host = Host()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..controls import baseline_of, decided, score
+from ..controls import baseline_of, discount, score
 from ..network import load_networks
 from ..plots import make_plots
 from . import data as tdata
@@ -65,12 +65,9 @@ def clean_plots(real_dir: Path, networks=None, controls: bool = False) -> dict[s
 
 def rebaselined(rows: list[dict], baseline: float | None = None) -> tuple[list[dict], float]:
     """``rows`` with ``p`` discounted by a control baseline (default: :func:`controls.baseline_of` the
-    rows' own control windows), and that baseline. Discounted where the network reaches the rule's
-    floor (:func:`controls.decided`): every threshold the rule can pick is at or above it, and a plot
-    below a threshold is not flagged with or without a discount, so the flags are those of the
-    detector at any such threshold."""
+    rows' own control windows), and that baseline."""
     b = baseline_of([r["controls"] for r in rows]) if baseline is None else baseline
-    p = decided(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b, FLOOR)
+    p = discount(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b)
     return [{**r, "p": float(v)} for r, v in zip(rows, p)], b
 
 
