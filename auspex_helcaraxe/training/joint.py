@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     card = {
         "name": "helcaraxe_joint",
         "kind": "logistic regression combining the I and F network probabilities (+ Icefinder scores) per ice range",
-        "version": "0.1.0+seed0",
+        "version": "for networks " + load_networks(args.networks)["F"].card.version,
         "models": {k: m.to_dict() for k, m in models.items()},
         "networks": {k: n.card.sha256 for k, n in load_networks(args.networks).items()},
         "label": label,
