@@ -6,7 +6,7 @@ distribution), not to a ring. For each ice range, :data:`PER_SIDE` windows as wi
 placed on each side in the gaps between the 25 ranges (at least :func:`margin` from every range),
 nearest first, and plotted and scored exactly like the range. A network card may carry
 ``control_baseline``: the median control-window probability on clean real data sets
-(``training.real_thresholds --set-control-baseline``). The range's probability is then discounted
+(``training.real_thresholds --controls --cards DIR``). The range's probability is then discounted
 by how much more ice-like the data set's control windows look than that baseline, in logit:
 
     p = σ(logit p_network − max(0, mean_c logit p_c − logit baseline))
@@ -17,8 +17,8 @@ before the discount (its combiner is increasing in p_I and p_F, so a discount ca
 flag away; ``joint.joint_ranges`` asks :func:`check`). Elsewhere a range reports p_network, which is
 then below the threshold either way, so a clean data set costs little more than the networks on its
 ranges. Windows beyond the data, partly covered or blank are not used; a range without a usable
-window keeps p_network. Cards without a baseline (the published networks, older
-cards) are not discounted and no control windows are computed.
+window keeps p_network. Cards without a baseline (the published networks, older cards) are not
+discounted and no control windows are computed.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from .ice_ranges import IceRange, ice_ranges
+from .joint import P_CLIP
 from .plots import RangePlots, make_plots
 from .reflections import Observable
 
@@ -36,7 +37,6 @@ PER_SIDE = 2
 MARGIN_FRACTION = 0.3  # a window keeps >= 0.3 range widths ...
 MIN_MARGIN = 0.004  # ... and >= 0.004 Å from every ice range
 D_LIMITS = (0.85, 5.0)  # Å: windows are placed inside these
-P_CLIP = 1e-6
 _MIN_GAP = 0.001  # Å between two windows plotted in one pass (the lookup table of make_plots)
 
 
