@@ -13,7 +13,9 @@ Leave-one-data-set-out: each data set is judged at the threshold the rule picks 
 sets. Reported: the pooled held-out specificity per plot and per data set, the false positive rate
 per range, and the threshold the same rule picks on all data sets (what a card would carry).
 Sensitivity costs are measured by ``--sensitivity`` on simulated and semi-synthetic data
-(simulator-only evidence).
+(simulator-only evidence). ``--controls``: the probabilities are discounted by ice-free control
+windows (``controls.py``) with a baseline estimated on the same clean data sets, and in
+leave-one-data-set-out on the other data sets only, like the threshold.
 """
 
 from __future__ import annotations
