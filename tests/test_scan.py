@@ -478,3 +478,14 @@ def test_config_key_follows_the_joint_combiner(tmp_path):
     assert len(set(keys.values())) == 3
     assert scan_config("both", AnalysisOptions()).combiner is not None
     assert scan_config("icefinder", AnalysisOptions()).combiner is None
+
+
+def test_config_key_changes_with_the_cards_threshold_and_control_baseline():
+    from auspex_helcaraxe.scan.store import ScanConfig
+
+    net = {"name": "n", "version": "v", "sha256": "abc", "threshold": 0.5, "control_baseline": 0.1}
+    key = ScanConfig(("helcaraxe",), {"F": net}).key
+    assert ScanConfig(("helcaraxe",), {"F": dict(net)}).key == key
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "control_baseline": 0.2}}).key != key
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "threshold": 0.6}}).key != key
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "version": "w"}}).key == key  # a name is not a result

@@ -77,14 +77,15 @@ def scan_config(detectors: str | Sequence[str], options: AnalysisOptions, plugin
     """Resolve the detector choice and the networks (in this process) into a :class:`ScanConfig`."""
     host = get_host(plugins)
     names = tuple(d.name for d in host.select(detectors))
-    networks: dict[str, dict[str, str]] = {}
+    networks: dict[str, dict[str, Any]] = {}
     combiner = None
     if "helcaraxe" in names:
         from ..joint import load_combiner
         from ..network import load_networks
 
         for kind, net in load_networks(options.networks).items():
-            networks[kind] = {"name": net.card.name, "version": net.card.version, "sha256": net.card.sha256}
+            networks[kind] = {"name": net.card.name, "version": net.card.version, "sha256": net.card.sha256,
+                              "threshold": net.card.threshold, "control_baseline": net.card.control_baseline}
         card = load_combiner(options.extra.get("joint"))  # the card Analysis uses for the verdict
         if card is not None:
             combiner = hashlib.sha256(Path(card.path).read_bytes()).hexdigest()

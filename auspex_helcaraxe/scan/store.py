@@ -8,7 +8,8 @@ Tables:
   leaves whole data sets or nothing.
 - ``ranges``: one row per (data set, detector, observable, range): index, d_max, d_min, status,
   value (Helcaraxe probability or Icefinder score), flagged.
-- ``configs``: what a configuration key stands for (detectors, network sha256s, threshold, cutoff).
+- ``configs``: what a configuration key stands for (detectors, network sha256s and card settings,
+  threshold, cutoff).
 - ``file_stats``: path, size and mtime → sha256, so that a resumed scan skips finished files without
   reading them again.
 """
@@ -101,7 +102,7 @@ class ScanConfig:
     decision settings. Its :attr:`key` is part of every data set's unique key."""
 
     detectors: tuple[str, ...]
-    networks: dict[str, dict[str, str]] = field(default_factory=dict)  # observable -> name, version, sha256
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # observable -> name, version, sha256, card settings
     threshold: float | None = None
     icefinder_cutoff: float | None = None
     combiner: str | None = None  # sha256 of the joint I+F combiner card in force (None: no joint rule)
@@ -117,7 +118,9 @@ class ScanConfig:
 
     @property
     def key(self) -> str:
-        canonical = {**self.as_dict(), "networks": {k: v.get("sha256") for k, v in sorted(self.networks.items())}}
+        # a network's decisions depend on its file and on its card's threshold and control baseline
+        canonical = {**self.as_dict(), "networks": {k: [v.get("sha256"), v.get("threshold"), v.get("control_baseline")]
+                                                    for k, v in sorted(self.networks.items())}}
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]
 
 
