@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from .ice_ranges import IceRange, ice_ranges
-from .joint import P_CLIP
+from .joint import logits
 from .plots import RangePlots, make_plots
 from .reflections import Observable
 
@@ -180,20 +180,15 @@ def _passes(wins: list[tuple[int, IceRange]]) -> list[list[tuple[int, IceRange]]
     return groups
 
 
-def _logit(p):
-    p = np.clip(np.asarray(p, dtype=np.float64), P_CLIP, 1 - P_CLIP)
-    return np.log(p / (1 - p))
-
-
 def excess(control_p: np.ndarray, baseline: float) -> float:
     """How much more ice-like (logit) a range's control windows look than the baseline; ≥ 0."""
     if len(control_p) == 0:
         return 0.0
-    return max(0.0, float(np.mean(_logit(control_p))) - float(_logit(baseline)))
+    return max(0.0, float(np.mean(logits(control_p))) - float(logits(baseline)))
 
 
 def discount(p_network: np.ndarray, controls, baseline: float) -> np.ndarray:
     """``σ(logit p − excess)`` per range (NaN stays NaN)."""
     e = np.array([excess(c, baseline) for c in controls])
-    out = 1.0 / (1.0 + np.exp(-(_logit(p_network) - e)))
+    out = 1.0 / (1.0 + np.exp(-(logits(p_network) - e)))
     return np.where(np.isnan(p_network), np.nan, np.where(e > 0, out, p_network))

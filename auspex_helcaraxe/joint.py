@@ -44,6 +44,12 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def logits(p) -> np.ndarray:
+    """:func:`_logit` over an array (the same clip; for the vectorised callers)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), P_CLIP, 1 - P_CLIP)
+    return np.log(p / (1 - p))
+
+
 def features(p_i: float, p_f: float, ice_i: float | None = None, ice_f: float | None = None) -> dict[str, float]:
     """The combiner's raw features of one range (before the card's standardisation)."""
     li, lf = _logit(p_i), _logit(p_f)

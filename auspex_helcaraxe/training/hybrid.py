@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..joint import P_CLIP
+from ..joint import logits
 from ..network import load_networks
 from ..plots import make_plots
 from ..reflections import Reflections
@@ -46,12 +46,6 @@ from .train import relabel_weak
 HYBRID_SEED = 40_000_000
 Z_CLIP = 4.0
 ICE_SEED = 40_500_000
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    """``joint._logit`` over an array (the same clip)."""
-    p = np.clip(np.asarray(p, np.float64), P_CLIP, 1 - P_CLIP)
-    return np.log(p / (1 - p))
 
 
 def plot_rows(refl: Reflections, networks: dict, truth: dict | None = None, weak_label: float | None = None,
@@ -114,7 +108,7 @@ class Combination:
         for kind in ("I", "F"):
             rs = [r for r in rows if r["kind"] == kind]
             if rs:
-                X = np.column_stack([_logit([r["p"] for r in rs]), self._z([r["z"] for r in rs])])
+                X = np.column_stack([logits([r["p"] for r in rs]), self._z([r["z"] for r in rs])])
                 y = np.array([r["label"] for r in rs], float)
                 self.models[kind] = fit_logistic(X, y)
 
@@ -124,7 +118,7 @@ class Combination:
 
     def __call__(self, kind: str, p, z) -> np.ndarray:
         mean, scale, coef, icpt = self.models[kind]
-        X = np.column_stack([_logit(p), self._z(z)])
+        X = np.column_stack([logits(p), self._z(z)])
         return 1.0 / (1.0 + np.exp(-(icpt + ((X - mean) / scale) @ coef)))
 
     def describe(self) -> dict:
