@@ -85,39 +85,36 @@ def read_labels(real_dir: str | os.PathLike) -> list[RealLabel]:
     return out
 
 
-def read_paths(paths, log: Callable[[str], None] | None = None) -> list[tuple[Path, Any]]:
-    """``(path, Reflections)`` of the readable files among ``paths``, in order; unreadable ones are
-    skipped (and logged)."""
+def _read_or_log(path: str | os.PathLike, name: str, log: Callable[[str], None] | None) -> Any | None:
+    """The file's Reflections, or None (logged as ``name``) when it cannot be read."""
     from ..errors import InputError
     from ..readers import read
 
-    out = []
-    for p in paths:
-        try:
-            out.append((Path(p), read(p)))
-        except InputError as exc:
-            if log:
-                log(f"  {Path(p).name}: skipped ({exc})")
-    return out
+    try:
+        return read(path)
+    except InputError as exc:
+        if log:
+            log(f"  {name}: skipped ({exc})")
+        return None
+
+
+def read_paths(paths, log: Callable[[str], None] | None = None) -> list[tuple[Path, Any]]:
+    """``(path, Reflections)`` of the readable files among ``paths``, in order; unreadable ones are
+    skipped (and logged)."""
+    pairs = ((Path(p), _read_or_log(p, Path(p).name, log)) for p in paths)
+    return [(p, refl) for p, refl in pairs if refl is not None]
 
 
 def read_real(real_dir: str | os.PathLike, labels: tuple[str, ...] | None = None,
               log: Callable[[str], None] | None = None) -> Iterator[tuple[RealLabel, Any]]:
     """``(label row, Reflections)`` of every readable real data set, sorted by path (only the rows
     whose label is in ``labels``, when given); unreadable files are skipped (and logged)."""
-    from ..errors import InputError
-    from ..readers import read
-
     for row in sorted(read_labels(real_dir), key=lambda r: r.relpath):
         if labels is not None and row.label not in labels:
             continue
-        try:
-            refl = read(row.path)
-        except InputError as exc:
-            if log:
-                log(f"  {row.relpath}: skipped ({exc})")
-            continue
-        yield row, refl
+        refl = _read_or_log(row.path, row.relpath, log)
+        if refl is not None:
+            yield row, refl
 
 
 def background_folds(real_dir: str | os.PathLike, n_folds: int = 2, fold: int = 0) -> tuple[list[Path], list[Path]]:
