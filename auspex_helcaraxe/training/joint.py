@@ -267,12 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     dis = disagreements(real_dir, models, host, opts) if real_dir is not None else []
     n_dis = [d for d in dis if d["flag_I"] != d["flag_F"]]
+    nets = load_networks(args.networks)
     card = {
         "name": "helcaraxe_joint",
         "kind": "logistic regression combining the I and F network probabilities (+ Icefinder scores) per ice range",
-        "version": "for networks " + load_networks(args.networks)["F"].card.version,
+        "version": "for networks " + nets["F"].card.version,
         "models": {k: m.to_dict() for k, m in models.items()},
-        "networks": {k: n.card.sha256 for k, n in load_networks(args.networks).items()},
+        "networks": {k: n.card.sha256 for k, n in nets.items()},
         "label": label,
         "training_data": (f"{args.n_sim} simulated data sets (seeds {JOINT_SEED}+k) and {len(train_bg)} training-split clean "
                           f"real data sets with I and F, as they are and {args.repeats}x with simulated ice "
