@@ -11,6 +11,8 @@ by how much more ice-like the data set's control windows look than that baseline
 
     p = σ(logit p_network − max(0, mean_c logit p_c − logit baseline))
 
+(``control_aggregate: "min"`` on the card pools the windows by their minimum instead of the mean:
+a range is then discounted only when every window looks more ice-like than the baseline.)
 It is never raised. The windows are scored only where a decision can depend on them: for ranges the
 network alone would flag (p_network ≥ the threshold), and for ranges the joint I+F rule would flag
 before the discount (its combiner is increasing in p_I and p_F, so a discount can only take a joint
@@ -87,6 +89,7 @@ class Scores:
     controls: tuple[np.ndarray, ...]  # per range: the probabilities of its usable control windows
     p: np.ndarray  # (n,) the decision probability: ``network``, discounted where checked
     baseline: float | None  # the card's control baseline (None: no discount)
+    aggregate: str = "mean"  # the card's control_aggregate
 
 
 def score(obs: Observable, plots: RangePlots, network, threshold: float | None = None,
@@ -116,15 +119,17 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
         for k, c in zip(idx, control_probabilities(obs, [plots.ranges[k] for k in idx], network)):
             per_range[k] = c
     p = p_net
+    aggregate = network.card.control_aggregate
     if baseline is not None:
-        p = np.where(need, discount(p_net, per_range, baseline), p_net)
-    return Scores(p_net, need, tuple(per_range), p, None if baseline is None else float(baseline))
+        p = np.where(need, discount(p_net, per_range, baseline, aggregate), p_net)
+    return Scores(p_net, need, tuple(per_range), p, None if baseline is None else float(baseline), aggregate)
 
 
 def check(obs: Observable, ice_range: IceRange, network, p_network: float) -> tuple[float, np.ndarray]:
     """One range's discounted probability and its control windows' probabilities, on demand."""
     c = control_probabilities(obs, [ice_range], network)[0]
-    return float(discount(np.array([p_network]), [c], network.card.control_baseline)[0]), c
+    card = network.card
+    return float(discount(np.array([p_network]), [c], card.control_baseline, card.control_aggregate)[0]), c
 
 
 def predictable_controls(obs: Observable, plots: RangePlots, network) -> list[np.ndarray] | None:
@@ -180,15 +185,19 @@ def _passes(wins: list[tuple[int, IceRange]]) -> list[list[tuple[int, IceRange]]
     return groups
 
 
-def excess(control_p: np.ndarray, baseline: float) -> float:
-    """How much more ice-like (logit) a range's control windows look than the baseline; ≥ 0."""
+AGGREGATES = {"mean": np.mean, "min": np.min}  # ModelCard.control_aggregate
+
+
+def excess(control_p: np.ndarray, baseline: float, aggregate: str = "mean") -> float:
+    """How much more ice-like (logit) a range's control windows look than the baseline; ≥ 0.
+    ``aggregate`` pools the windows' logits (:data:`AGGREGATES`)."""
     if len(control_p) == 0:
         return 0.0
-    return max(0.0, float(np.mean(logits(control_p))) - float(logits(baseline)))
+    return max(0.0, float(AGGREGATES[aggregate](logits(control_p))) - float(logits(baseline)))
 
 
-def discount(p_network: np.ndarray, controls, baseline: float) -> np.ndarray:
+def discount(p_network: np.ndarray, controls, baseline: float, aggregate: str = "mean") -> np.ndarray:
     """``σ(logit p − excess)`` per range (NaN stays NaN)."""
-    e = np.array([excess(c, baseline) for c in controls])
+    e = np.array([excess(c, baseline, aggregate) for c in controls])
     out = 1.0 / (1.0 + np.exp(-(logits(p_network) - e)))
     return np.where(np.isnan(p_network), np.nan, np.where(e > 0, out, p_network))

@@ -83,6 +83,7 @@ class ModelCard:
     training_data: str = "unknown"
     metrics: dict[str, Any] = field(default_factory=dict)
     control_baseline: float | None = None  # controls.py: discount by ice-free control windows when set
+    control_aggregate: str = "mean"  # controls.py: how a range's control-window logits are pooled (mean, min)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -52,6 +52,11 @@ def test_discount_never_raises_and_is_the_logit_excess_over_the_baseline():
     assert np.isnan(got[3])
     assert np.all(got[~np.isnan(p)] <= p[~np.isnan(p)])
     assert controls.excess(np.zeros(0), 0.1) == 0.0
+    # the min aggregate: discounted only as far as the least ice-like window is above the baseline
+    m = controls.discount(p, c, baseline=0.1, aggregate="min")
+    assert m[1] == pytest.approx(1 / (1 + np.exp(-(lg(0.6) - (lg(0.5) - lg(0.1))))))
+    assert got[1] < m[1] < p[1]
+    assert controls.excess(np.array([0.05, 0.9]), 0.1, "min") == 0.0 < controls.excess(np.array([0.05, 0.9]), 0.1)
     assert controls.baseline_of([np.array([0.1, 0.3]), np.zeros(0), np.array([0.2])]) == pytest.approx(0.2)
 
 

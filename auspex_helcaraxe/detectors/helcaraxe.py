@@ -111,7 +111,7 @@ def _evidence(scores: Scores, k: int, threshold: float, kind: str) -> str:
     if not len(c):
         return f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; no control window inside the data)"
     windows = ", ".join(f"{v:.2f}" for v in c)
-    if excess(c, scores.baseline) == 0:
+    if excess(c, scores.baseline, scores.aggregate) == 0:
         return f"network p={p:.2f} {rel} {threshold:.2f} ({kind}; control windows p={windows}, baseline {scores.baseline:.2f})"
     return (f"network p={scores.network[k]:.2f}, {p:.2f} {rel} {threshold:.2f} after control windows p={windows} "
             f"above baseline {scores.baseline:.2f} ({kind})")

@@ -156,7 +156,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
                 x = np.stack(inputs[kind])
                 p = np.concatenate([nets[kind].predict(x[i : i + 512]) for i in range(0, len(x), 512)])
                 if nets[kind].card.control_baseline is not None:
-                    p = discount(p, controls[name][kind], nets[kind].card.control_baseline)
+                    p = discount(p, controls[name][kind], nets[kind].card.control_baseline, nets[kind].card.control_aggregate)
                 prob[np.array(where[kind])] = p
         rows.prob[name] = prob
         thr = {k: nets[k].card.threshold for k in nets}

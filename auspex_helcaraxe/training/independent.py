@@ -596,7 +596,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
             if kind in nets:
                 p = np.concatenate([nets[kind].predict(x[i : i + 256]) for i in range(0, len(x), 256)])
                 if nets[kind].card.control_baseline is not None:
-                    p = discount(p, controls[c][kind], nets[kind].card.control_baseline)
+                    p = discount(p, controls[c][kind], nets[kind].card.control_baseline, nets[kind].card.control_aggregate)
                 probs[c][idx] = p
         log(f"  predicted {len(idx)} {kind} plots")
     thr = {c: {k: n.card.threshold for k, n in nets.items()} for c, nets in contenders.items()}

@@ -65,11 +65,11 @@ def clean_plots(real_dir: Path, networks=None, controls: bool = False) -> dict[s
     return out
 
 
-def rebaselined(rows: list[dict], baseline: float | None = None) -> tuple[list[dict], float]:
+def rebaselined(rows: list[dict], baseline: float | None = None, aggregate: str = "mean") -> tuple[list[dict], float]:
     """``rows`` with ``p`` discounted by a control baseline (default: :func:`controls.baseline_of` the
-    rows' own control windows), and that baseline."""
+    rows' own control windows; windows pooled by ``aggregate``), and that baseline."""
     b = baseline_of([r["controls"] for r in rows]) if baseline is None else baseline
-    p = discount(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b)
+    p = discount(np.array([r["p_network"] for r in rows]), [np.array(r["controls"]) for r in rows], b, aggregate)
     return [{**r, "p": float(v)} for r, v in zip(rows, p)], b
 
 
@@ -94,7 +94,7 @@ def pick_threshold(rows: list[dict], plot_target: float = PLOT_TARGET, dataset_t
     return 0.999
 
 
-def lodo(rows: list[dict]) -> dict:
+def lodo(rows: list[dict], aggregate: str = "mean") -> dict:
     """Leave-one-data-set-out thresholds and the pooled held-out result. Rows with control windows
     get their control baseline, too, from the other data sets each time (:func:`rebaselined`)."""
     controls = any(r.get("controls") for r in rows)
@@ -105,8 +105,8 @@ def lodo(rows: list[dict]) -> dict:
         others = [r for r in rows if r["dataset"] != d]
         held = [r for r in rows if r["dataset"] == d]
         if controls:
-            others, b = rebaselined(others)
-            held, _ = rebaselined(held, b)
+            others, b = rebaselined(others, aggregate=aggregate)
+            held, _ = rebaselined(held, b, aggregate)
         t = pick_threshold(others)
         thresholds[d] = round(t, 4)
         f = [r["p"] >= t for r in held]
@@ -231,13 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     out = {}
     baselines = {}
     for kind in rows:  # a directory may hold one observable
+        aggregate = nets[kind].card.control_aggregate
         if args.controls:
-            rows[kind], baselines[kind] = rebaselined(rows[kind])
+            rows[kind], baselines[kind] = rebaselined(rows[kind], aggregate=aggregate)
             print(f"{kind}: control baseline {baselines[kind]:.4f} (median of the clean control windows)")
         rs = rows[kind]
         card_t = pick_threshold(rs) if kind in set_kinds else nets[kind].card.threshold
         res = {"card_threshold": card_t, "at_card": at_threshold(rs, card_t), "at_0.5": at_threshold(rs, 0.5),
-               "lodo": lodo(rs), "all_data_threshold": pick_threshold(rs),
+               "lodo": lodo(rs, aggregate), "all_data_threshold": pick_threshold(rs),
                "held_out_only_at_card": at_threshold([r for r in rs if not r["training_background"]], card_t)}
         out[kind] = res
         lo = res["lodo"]
