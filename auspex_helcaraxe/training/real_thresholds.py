@@ -25,12 +25,13 @@ import json
 import math
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ..controls import baseline_of, discount, score
-from ..network import load_networks
+from ..controls import AGGREGATES, baseline_of, discount, score
+from ..network import Network, load_networks
 from ..plots import make_plots
 from . import data as tdata
 from .metrics import proportion
@@ -219,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="discount by ice-free control windows (controls.py) with a baseline estimated on the "
                          "clean data sets (re-estimated without the held-out data set in LODO); with --cards "
                          "the baseline is written into the cards as control_baseline")
+    ap.add_argument("--aggregate", choices=sorted(AGGREGATES), default=None,
+                    help="with --controls: pool a range's control windows by this (default: each card's "
+                         "control_aggregate); with --cards it is written into the cards")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -227,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
+    if args.aggregate:  # judged (and, with --cards, written) as if the cards said so
+        nets = {k: Network(n.path, replace(n.card, control_aggregate=args.aggregate)) for k, n in nets.items()}
     rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
     out = {}
     baselines = {}
@@ -272,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         sha = {k: n.card.sha256 for k, n in nets.items()}
         blocks = {k: card_block(out[k], command.strip()) for k in rows}
         if args.controls:
-            set_control_baselines(args.cards, baselines, sha)
+            set_control_baselines(args.cards, baselines, sha, args.aggregate)
             for k, b in blocks.items():
                 b["control_baseline"] = (f"{baselines[k]:.4f}, the median control-window probability of these clean "
                                          f"data sets, written into the card by this command")
