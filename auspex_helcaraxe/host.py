@@ -76,7 +76,8 @@ class Analysis:
 
         Ranges the networks predicted in both I and F are decided by the joint rule (learned, see
         ``joint.py``); every other range by each observable's deciding detector (Helcaraxe with a
-        network, otherwise Icefinder), as for files with only I or only F."""
+        network, otherwise Icefinder), as for files with only I or only F. A pair of weak rings
+        flagged within one observable (``pairs.py``) is flagged in either case."""
         joint = {j["index"]: j for j in self.joint}
         out: dict[int, dict[str, Any]] = {}
         for index, j in joint.items():
@@ -86,8 +87,8 @@ class Analysis:
             r = self.deciding_result(kind)
             if r is None:
                 continue
-            for x in r.ranges:
-                if not x.flagged or x.index in joint:
+            for x in r.ranges:  # a pair flag (pairs.py, evidence across ranges of one observable) stands beside the joint rule
+                if not x.flagged or (x.index in joint and "pair" not in x.details):
                     continue
                 ev = x.details.get("evidence") or (
                     f"{r.detector} score {x.value:+.1f} ({kind})" if isinstance(x.value, float) else f"{r.detector} ({kind})")

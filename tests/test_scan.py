@@ -491,3 +491,5 @@ def test_config_key_changes_with_the_cards_threshold_and_control_baseline():
     assert ScanConfig(("helcaraxe",), {"F": {**net, "version": "w"}}).key == key  # a name is not a result
     assert ScanConfig(("helcaraxe",), {"F": {**net, "control_aggregate": "mean"}}).key == key  # the default
     assert ScanConfig(("helcaraxe",), {"F": {**net, "control_aggregate": "min"}}).key != key
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": None}}).key == key
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25}}).key != key

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import pairs
 from ..controls import Scores, excess, score
 from ..hookspecs import hookimpl
 from ..ice_ranges import ice_ranges
@@ -52,13 +53,17 @@ class HelcaraxeDetector:
             network.card.threshold if network else DEFAULT_THRESHOLD
         )
         every = True if options.extra.get("controls") == "all" else None  # every range's windows (fitting)
-        scores = score(reflections.observables[kind], plots, network, threshold, every) if network is not None else None
-        info: dict[str, Any] = {"columns": list(reflections.observables[kind].columns), "threshold": threshold}
+        obs = reflections.observables[kind]
+        scores = pair = None
+        info: dict[str, Any] = {"columns": list(obs.columns), "threshold": threshold}
         if network is not None:
+            scores, pair = pairs.check(obs, plots, network, score(obs, plots, network, threshold, every), threshold)
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
             if scores.baseline is not None:
                 info["control_baseline"] = scores.baseline
-        results = _range_results(plots, scores, threshold, kind)
+            if pair is not None:
+                info["pair_threshold"] = pair.threshold
+        results = _range_results(plots, scores, threshold, kind, pair)
         return DetectorResult(
             detector=NAME,
             observable=kind,
@@ -68,8 +73,10 @@ class HelcaraxeDetector:
         )
 
 
-def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, kind: str = "?"):
+def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, kind: str = "?",
+                   pair: pairs.Pair | None = None):
     by_index = {r.index: k for k, r in enumerate(plots.ranges)}
+    paired = pair.ranks if pair is not None else ()
     excised = plots.excised()
     out = []
     for r in ice_ranges():
@@ -98,7 +105,11 @@ def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, k
                 details["network_probability"] = round(float(scores.network[k]), 4)
                 details["control_probabilities"] = ([round(float(c), 4) for c in scores.controls[k]]
                                                     if scores.checked[k] else None)
-            out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold, None, details))
+            if k in paired:
+                details["pair"] = [plots.ranges[j].index for j in paired]
+                if p < threshold:
+                    details["evidence"] = pairs.evidence(scores, pair, plots, kind)
+            out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold or k in paired, None, details))
     return tuple(out)
 
 

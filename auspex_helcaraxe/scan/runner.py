@@ -86,7 +86,7 @@ def scan_config(detectors: str | Sequence[str], options: AnalysisOptions, plugin
         for kind, net in load_networks(options.networks).items():
             networks[kind] = {"name": net.card.name, "version": net.card.version, "sha256": net.card.sha256,
                               "threshold": net.card.threshold, "control_baseline": net.card.control_baseline,
-                              "control_aggregate": net.card.control_aggregate}
+                              "control_aggregate": net.card.control_aggregate, "pair_threshold": net.card.pair_threshold}
         card = load_combiner(options.extra.get("joint"))  # the card Analysis uses for the verdict
         if card is not None:
             combiner = hashlib.sha256(Path(card.path).read_bytes()).hexdigest()

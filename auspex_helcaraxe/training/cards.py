@@ -50,6 +50,12 @@ def set_control_baselines(card_dir: str | Path, baselines: Mapping[str, float],
     return _set(card_dir, "control_baseline", {k: round(float(b), 6) for k, b in baselines.items()}, sha256)
 
 
+def set_pair_thresholds(card_dir: str | Path, values: Mapping[str, float],
+                        sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Set ``pair_threshold`` (``pairs.py``) of the card of each observable in ``values``."""
+    return _set(card_dir, "pair_threshold", {k: float(v) for k, v in values.items()}, sha256)
+
+
 def _set(card_dir: str | Path, key: str, values: Mapping[str, Any], sha256: Mapping[str, str] | None) -> list[Path]:
     written = []
     for kind, v in values.items():

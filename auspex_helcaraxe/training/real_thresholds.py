@@ -149,7 +149,8 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
     from . import evaluate as ev
 
     items = chain(ev.simulated_items(n_sim), ev.semi_synthetic_items(real_dir, ice_seeds=3))
-    rows = ev.collect(items, {"ours": networks or load_networks(None)}, icefinder=False)
+    nets = networks or load_networks(None)
+    rows = ev.collect(items, {"ours": nets}, icefinder=False)
     prob, lab, kind, strength = rows.prob["ours"], rows.label, rows.kind, rows.strength
     cat = np.array(rows.category)
     out = {}
@@ -163,8 +164,44 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
                 weak = pos & (strength >= 0.15) & (strength < 0.6)
                 res[f"{k} {part}"] = {"sensitivity": proportion(int((f & pos).sum()), int(pos.sum())),
                                       "weak_0.15-0.6": proportion(int((f & weak).sum()), int(weak.sum())),
-                                      "specificity": proportion(int((~f & neg).sum()), int(neg.sum()))}
+                                      "specificity": proportion(int((~f & neg).sum()), int(neg.sum())),
+                                      **_ice_free_datasets(rows, (kind == k) & np.isfinite(prob) & sel,
+                                                           thr[k], nets[k].card.pair_threshold)}
         out[name] = res
+    return out
+
+
+def pair_result(rows: list[dict], t2: float) -> dict:
+    """The pair rule (``pairs.py``) at ``t2`` on clean plots: the data sets it flags (at least two plots
+    at ``p`` ≥ t2) and, per data set, its second-highest ``p`` (the rule flags a data set when that
+    reaches t2), highest first. ``p`` must have every control window applied (``clean_plots`` with
+    ``controls``), as the runtime applies them before the rule decides."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by[r["dataset"]].append(r["p"])
+    second = sorted(((sorted(v)[-2], d) for d, v in by.items() if len(v) >= 2), reverse=True)
+    flagged = [d for v, d in second if v >= t2]
+    return {"pair_threshold": t2, "datasets": len(by),
+            "specificity_per_dataset": proportion(len(by) - len(flagged), len(by)),
+            "flagged_datasets": flagged, "highest_second_p": [(d, round(v, 4)) for v, d in second[:5]]}
+
+
+def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None) -> dict:
+    """Per data set, on the data sets whose plots in ``m`` carry no simulated ice at all: the share not
+    flagged at ``threshold`` and, when ``t2`` is set, not flagged by the threshold or the pair rule
+    (``pairs.py``: at least two plots at p ≥ t2; ``collect`` applies every control window)."""
+    from ..pairs import reaching
+
+    p, ds = rows.prob["ours"], rows.dataset
+    free = [d for d in np.unique(ds[m]) if np.all(rows.strength[m & (ds == d)] == 0)]
+    alone = pair = 0
+    for d in free:
+        q = p[m & (ds == d)]
+        alone += bool(np.any(q >= threshold))
+        pair += bool(np.any(q >= threshold) or (t2 is not None and len(reaching(q, t2))))
+    out = {"ice_free_datasets_specificity": proportion(len(free) - alone, len(free))}
+    if t2 is not None:
+        out["ice_free_datasets_specificity_with_pair"] = proportion(len(free) - pair, len(free))
     return out
 
 
@@ -223,10 +260,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--aggregate", choices=sorted(AGGREGATES), default=None,
                     help="with --controls: pool a range's control windows by this (default: each card's "
                          "control_aggregate); with --cards it is written into the cards")
+    ap.add_argument("--pair", default="", metavar="KIND=T2[,KIND=T2]",
+                    help="with --controls: judge the pair rule (pairs.py) at T2 for these observables; with "
+                         "--cards T2 is written into their cards as pair_threshold")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
     set_kinds = {k.strip() for k in args.set_threshold.split(",") if k.strip()}
+    try:
+        pair_t = {k.strip(): float(v) for k, v in (x.split("=") for x in args.pair.split(",") if x.strip())}
+    except ValueError:
+        ap.error("--pair: KIND=T2, e.g. I=0.25")
+    if set(pair_t) - {"I", "F"} or (pair_t and not args.controls):
+        ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
     if set_kinds - {"I", "F"}:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
@@ -259,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         fpr = {k: f"{v['k']}/{v['n']}" for k, v in lo["fp_rate_per_range"].items()}
         print(f"  LODO FP per range: {fpr}")
         print(f"  threshold by the same rule on all clean data sets: {res['all_data_threshold']:.3f}")
+        if kind in pair_t:
+            res["pair"] = pr = pair_result(rs, pair_t[kind])
+            print(f"  pair rule at {pr['pair_threshold']}: spec/data set {_p(pr['specificity_per_dataset'])}  "
+                  f"flagged {pr['flagged_datasets']}  highest second p {pr['highest_second_p']}")
     if args.sensitivity:
         alts = {"card": {k: out[k]["card_threshold"] for k in out},
                 "real-clean rule": {k: out[k]["all_data_threshold"] for k in out},
@@ -268,11 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, res in cost.items():
             print(f"{name}: {alts[name]}")
             for part, m in res.items():
-                print(f"  {part:18s} sens {_p(m['sensitivity'])}  weak {_p(m['weak_0.15-0.6'])}  spec {_p(m['specificity'])}")
+                print(f"  {part:18s} sens {_p(m['sensitivity'])}  weak {_p(m['weak_0.15-0.6'])}  spec {_p(m['specificity'])}  "
+                      f"ice-free data sets {_p(m['ice_free_datasets_specificity'])}"
+                      + (f", with the pair rule {_p(m['ice_free_datasets_specificity_with_pair'])}"
+                         if "ice_free_datasets_specificity_with_pair" in m else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     if args.cards:
-        from .cards import set_control_baselines, set_thresholds, update_metrics
+        from .cards import set_control_baselines, set_pair_thresholds, set_thresholds, update_metrics
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
         sha = {k: n.card.sha256 for k, n in nets.items()}
@@ -289,6 +342,16 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 b["threshold_decision"] = (f"card threshold set by this command: the rule above on all clean data sets "
                                            f"({out[k]['card_threshold']:.4f}; it was {nets[k].card.threshold} before)")
+        if pair_t:
+            set_pair_thresholds(args.cards, {k: t for k, t in pair_t.items() if k in rows}, sha)
+            for k in pair_t:
+                if k in blocks:
+                    pr = out[k]["pair"]
+                    blocks[k]["pair_rule"] = {
+                        "pair_threshold": pr["pair_threshold"], "flagged_datasets": pr["flagged_datasets"],
+                        "specificity_per_dataset": f"{pr['specificity_per_dataset']['k']}/{pr['specificity_per_dataset']['n']}",
+                        "highest_second_p": pr["highest_second_p"],
+                        "note": "fixed before its test (docs/independent_notes.md), not chosen by this command"}
         for path in update_metrics(args.cards, "real_clean", blocks, sha256=sha, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0

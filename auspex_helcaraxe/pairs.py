@@ -1,0 +1,61 @@
+"""Paired weak rings: evidence for ice across ranges of one observable.
+
+Hexagonal ice diffracts on all its lines at once, so weak ice leaves sub-threshold evidence in several
+ranges of one data set, which a per-range threshold throws away. A network card may carry
+``pair_threshold`` t₂ (below its threshold): when at least two predictable ranges of the observable
+reach t₂ (decision probabilities, control windows applied), every range that reaches it is flagged.
+One strong range cannot carry a weak partner: each needs t₂ on its own. The shipped I card carries
+t₂ (chosen and tested in docs/independent_notes.md); cards without it (the F card, the published
+networks) are unaffected.
+
+A range's windows are scored on demand (``controls.score``); a range without them reports the
+network's probability, an upper bound of the discounted one. So when two ranges reach t₂ the ranges
+are scored again with the windows of every range at or above t₂ before the rule decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .controls import Scores, score
+from .plots import RangePlots
+from .reflections import Observable
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The outcome of the rule for one observable."""
+
+    threshold: float  # t₂
+    ranks: tuple[int, ...]  # positions (in the RangePlots) of the ranges it flags; empty: none
+
+
+def reaching(p: np.ndarray, t2: float) -> np.ndarray:
+    """Positions of the ranges at or above ``t2``, when there are at least two (else none)."""
+    hit = np.flatnonzero(np.nan_to_num(p, nan=-1.0) >= t2)
+    return hit if len(hit) >= 2 else hit[:0]
+
+
+def check(obs: Observable, plots: RangePlots, network, scores: Scores,
+          threshold: float | None = None) -> tuple[Scores, Pair | None]:
+    """The pair rule of ``network``'s card on ``scores`` (made with ``threshold``); returns the scores
+    (with the windows of every range at or above t₂ applied when the rule needed them) and the outcome
+    (None when the card has no ``pair_threshold``)."""
+    t2 = network.card.pair_threshold
+    if t2 is None:
+        return scores, None
+    hit = reaching(scores.p, t2)
+    if len(hit) and scores.baseline is not None and not scores.checked[hit].all():
+        t = network.card.threshold if threshold is None else threshold
+        scores = score(obs, plots, network, min(t, t2))
+        hit = reaching(scores.p, t2)
+    return scores, Pair(float(t2), tuple(int(k) for k in hit))
+
+
+def evidence(scores: Scores, pair: Pair, plots: RangePlots, kind: str) -> str:
+    """One line: what a pair flag rests on."""
+    idx = ", ".join(str(plots.ranges[k].index) for k in pair.ranks)
+    ps = ", ".join(f"{scores.p[k]:.2f}" for k in pair.ranks)
+    return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ {pair.threshold:.2f} ({kind})"

@@ -1,0 +1,114 @@
+"""The paired-weak-rings rule (pairs.py): flags, on-demand control windows, verdict and report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from auspex_helcaraxe import pairs, report
+from auspex_helcaraxe.controls import score
+from auspex_helcaraxe.host import Host
+from auspex_helcaraxe.network import ModelCard, default_network_dir
+from auspex_helcaraxe.plots import make_plots
+from auspex_helcaraxe.results import AnalysisOptions
+from auspex_helcaraxe.simulate import demo_dataset
+
+
+def test_reaching_needs_two_ranges_each_at_the_pair_threshold():
+    nan = np.nan
+    assert list(pairs.reaching(np.array([0.9, 0.1, nan, 0.2]), 0.25)) == []  # one strong range carries nothing
+    assert list(pairs.reaching(np.array([0.3, 0.1, nan, 0.26]), 0.25)) == [0, 3]
+    assert list(pairs.reaching(np.array([0.3, 0.25, 0.9, nan]), 0.25)) == [0, 1, 2]
+    assert list(pairs.reaching(np.array([nan, nan]), 0.25)) == []
+
+
+class RangeNetwork:
+    """Answers per plot by the plot's position in the batch of the observable's ranges (``answers``);
+    on control windows (any other batch) ``window``."""
+
+    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5):
+        self.card = ModelCard("fake", "I", threshold=threshold, control_baseline=baseline, pair_threshold=pair)
+        self.answers, self.window, self.n_ranges = np.asarray(answers, float), window, len(answers)
+        self.seen = 0
+
+    def predict(self, x):
+        self.seen += len(x)
+        if len(x) == self.n_ranges:
+            return self.answers.copy()
+        return np.full(len(x), self.window)
+
+
+@pytest.fixture
+def plots_i():
+    obs = demo_dataset().reflections.observables["I"]
+    plots = make_plots(obs)
+    assert plots.predictable.all() and len(plots.ranges) >= 4
+    return obs, plots
+
+
+def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_windows_explain_them(plots_i):
+    obs, plots = plots_i
+    n = len(plots.ranges)
+    answers = np.full(n, 0.05)
+    answers[[0, 2]] = [0.35, 0.3]
+    net = RangeNetwork(answers, window=0.05)  # windows below the baseline: no discount
+    first = score(obs, plots, net)
+    assert not first.checked.any()  # nothing reaches 0.5: no window scored by the detector's own rule
+    scores, pair = pairs.check(obs, plots, net, first)
+    assert pair.ranks == (0, 2) and scores.checked[[0, 2]].all() and not scores.checked[[1, 3]].any()
+    np.testing.assert_allclose(scores.p[[0, 2]], [0.35, 0.3])
+    # the same ranges on a data set whose control windows look ice-like: the discount removes the pair
+    net = RangeNetwork(answers, window=0.4)
+    scores, pair = pairs.check(obs, plots, net, score(obs, plots, net))
+    assert pair.ranks == () and np.all(scores.p[[0, 2]] < 0.25)
+    # a card without pair_threshold: untouched
+    net = RangeNetwork(answers, window=0.05, pair=None)
+    s = score(obs, plots, net)
+    assert pairs.check(obs, plots, net, s) == (s, None)
+
+
+def _network_dir(tmp_path, pair):
+    d = tmp_path / f"pair{pair}"
+    d.mkdir()
+    for p in default_network_dir().glob("helcaraxe_*obs.*"):
+        shutil.copy(p, d / p.name)
+    for card in d.glob("*.json"):
+        c = json.loads(card.read_text())
+        c["pair_threshold"] = pair
+        card.write_text(json.dumps(c))
+    return d
+
+
+def test_detector_verdict_and_report_carry_pair_flags(tmp_path):
+    """With the shipped networks on the demo data set and a pair threshold low enough to pair ranges
+    the networks alone do not flag: those ranges are flagged in the observable, by the verdict (also
+    where the joint I+F rule decides the range) and in the JSON report, with their evidence."""
+    refl = demo_dataset().reflections
+    host = Host()
+    plain = str(_network_dir(tmp_path, None))
+    base = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=plain))
+    every = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=plain, extra={"controls": "all"}))
+    p = np.array([r.value for r in every.result("helcaraxe", "I").ranges if r.value is not None])
+    t2 = float(np.sort(p[p < 0.5])[-2]) - 1e-3  # the two highest sub-threshold I ranges (windows applied) reach it
+    a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(_network_dir(tmp_path, t2))))
+    res = a.result("helcaraxe", "I")
+    assert res.info["pair_threshold"] == pytest.approx(t2)
+    paired = [r for r in res.ranges if "pair" in r.details]
+    assert len(paired) >= 2 and all(r.flagged and r.value >= t2 for r in paired)
+    weak = [r for r in paired if r.value < 0.5]
+    assert weak and all(r.details["evidence"].startswith("paired rings: ") for r in weak)
+    assert {r.index for r in paired} <= set(a.flagged_ranges)
+    assert not {r.index for r in weak} & set(base.flagged_ranges)
+    doc = report.to_dict(a)
+    rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
+    assert doc["observables"]["I"]["pair_threshold"] == pytest.approx(t2)
+    assert doc["observables"]["F"]["pair_threshold"] == pytest.approx(t2)
+    for r in weak:
+        assert rows[r.index]["pair"] == paired[0].details["pair"] and rows[r.index]["flagged"]
+        assert "paired rings: " in doc["verdict"]["evidence"][str(r.index)] and "(I)" in doc["verdict"]["evidence"][str(r.index)]
+    base_doc = report.to_dict(base)
+    assert base_doc["observables"]["I"]["pair_threshold"] is None
+    assert all(r["pair"] is None for r in base_doc["observables"]["I"]["ranges"])
