@@ -87,11 +87,16 @@ class Analysis:
             r = self.deciding_result(kind)
             if r is None:
                 continue
-            for x in r.ranges:  # a pair flag (pairs.py, evidence across ranges of one observable) stands beside the joint rule
-                if not x.flagged or (x.index in joint and "pair" not in x.details):
+            for x in r.ranges:
+                if not x.flagged:
                     continue
-                ev = x.details.get("evidence") or (
-                    f"{r.detector} score {x.value:+.1f} ({kind})" if isinstance(x.value, float) else f"{r.detector} ({kind})")
+                if x.index in joint:  # decided by the joint rule, unless it declined a pair flag (pairs.py)
+                    if "pair" not in x.details or joint[x.index]["flagged"]:
+                        continue
+                    ev = x.details["pair_evidence"]
+                else:
+                    ev = x.details.get("evidence") or (
+                        f"{r.detector} score {x.value:+.1f} ({kind})" if isinstance(x.value, float) else f"{r.detector} ({kind})")
                 entry = out.setdefault(x.index, {"by": f"{r.detector} ({kind})", "evidence": ev})
                 if entry["evidence"] != ev and ev not in entry["evidence"]:
                     entry["by"] += f", {r.detector} ({kind})"

@@ -109,6 +109,11 @@ def test_detector_verdict_and_report_carry_pair_flags(tmp_path):
     for r in weak:
         assert rows[r.index]["pair"] == paired[0].details["pair"] and rows[r.index]["flagged"]
         assert "paired rings: " in doc["verdict"]["evidence"][str(r.index)] and "(I)" in doc["verdict"]["evidence"][str(r.index)]
+    joint = {j["index"]: j for j in a.joint}
+    assert joint, "the demo data set has I and F: the joint rule decides its ranges"
+    for r in paired:  # a range the joint rule flags keeps the joint evidence alone; one it declines, the pair's
+        ev = doc["verdict"]["evidence"][str(r.index)]
+        assert ("paired rings: " in ev) == (not joint[r.index]["flagged"]), (r.index, ev)
     base_doc = report.to_dict(base)
     assert base_doc["observables"]["I"]["pair_threshold"] is None
     assert all(r["pair"] is None for r in base_doc["observables"]["I"]["ranges"])

@@ -75,7 +75,8 @@ def test_shipped_cards_keep_the_real_clean_bound(shared_dir):
     """Issue 9 part 2 on the clean real data sets of ../shared: leave-one-data-set-out (threshold and
     control baseline re-chosen without the held-out data set) specificity ≥ 0.95 per data set and
     ≥ 0.98 per plot, for I and F, with the shipped cards' control windows."""
-    from auspex_helcaraxe.training.real_thresholds import DATASET_TARGET, PLOT_TARGET, at_threshold, clean_plots, lodo
+    from auspex_helcaraxe.training.real_thresholds import (DATASET_TARGET, PLOT_TARGET, at_threshold, clean_plots, lodo,
+                                                           pair_result)
 
     nets = load_networks()
     rows = clean_plots(shared_dir / "data" / "real", nets, controls=True)
@@ -86,3 +87,6 @@ def test_shipped_cards_keep_the_real_clean_bound(shared_dir):
         assert lo["specificity_per_plot"]["value"] >= PLOT_TARGET, kind
         at_card = at_threshold(rows[kind], nets[kind].card.threshold)  # the card's threshold and baseline
         assert at_card["specificity_per_dataset"]["value"] >= DATASET_TARGET, (kind, at_card["false_positive_plots"])
+    # the I card's pair rule (pairs.py) flags no clean real data set (its windows applied, as at run time)
+    assert nets["I"].card.pair_threshold is not None and nets["F"].card.pair_threshold is None
+    assert pair_result(rows["I"], nets["I"].card.pair_threshold)["flagged_datasets"] == []

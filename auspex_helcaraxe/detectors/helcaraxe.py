@@ -107,8 +107,9 @@ def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, k
                                                     if scores.checked[k] else None)
             if k in paired:
                 details["pair"] = [plots.ranges[j].index for j in paired]
+                details["pair_evidence"] = pairs.evidence(scores, pair, plots, kind)
                 if p < threshold:
-                    details["evidence"] = pairs.evidence(scores, pair, plots, kind)
+                    details["evidence"] = details["pair_evidence"]
             out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold or k in paired, None, details))
     return tuple(out)
 

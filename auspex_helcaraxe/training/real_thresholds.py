@@ -277,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
-    if args.aggregate:  # judged (and, with --cards, written) as if the cards said so
-        nets = {k: Network(n.path, replace(n.card, control_aggregate=args.aggregate)) for k, n in nets.items()}
+    if args.aggregate or pair_t:  # judged (and, with --cards, written) as if the cards said so
+        nets = {k: Network(n.path, replace(n.card, control_aggregate=args.aggregate or n.card.control_aggregate,
+                                           pair_threshold=pair_t.get(k, n.card.pair_threshold)))
+                for k, n in nets.items()}
     rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
     out = {}
     baselines = {}
