@@ -61,6 +61,7 @@ class HelcaraxeDetector:
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
             if scores.baseline is not None:
                 info["control_baseline"] = scores.baseline
+                info["control_aggregate"] = scores.aggregate
             if pair is not None:
                 info["pair_threshold"] = pair.threshold
         results = _range_results(plots, scores, threshold, kind, pair)
