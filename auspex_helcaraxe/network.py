@@ -84,7 +84,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     control_baseline: float | None = None  # controls.py: discount by ice-free control windows when set
     control_aggregate: str = "mean"  # controls.py: how a range's control-window logits are pooled (mean, min)
-    pair_threshold: float | None = None  # pairs.py: flag the two most ice-like ranges together above this
+    pair_threshold: float | None = None  # pairs.py: when two or more ranges reach it, flag each of them
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
