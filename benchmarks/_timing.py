@@ -35,3 +35,8 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def real_files(real_dir: Path) -> list[Path]:
+    """The merged real data sets under ``real_dir`` (``../shared/data/real``), sorted."""
+    return sorted(p for p in real_dir.glob("*/*") if p.suffix in (".mtz", ".cif", ".ent") and "unmerged" not in str(p))

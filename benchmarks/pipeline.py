@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _timing import median_time
+from _timing import median_time, real_files
 
 from auspex_helcaraxe.controls import score
 from auspex_helcaraxe.ice_ranges import ice_ranges
@@ -74,8 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = simulated_files([int(s) for s in args.sizes.split(",")], Path(tmp))
         if real_dir.is_dir():
-            files += sorted(p for p in real_dir.glob("*/*") if p.suffix in (".mtz", ".cif", ".ent")
-                            and "unmerged" not in str(p))
+            files += real_files(real_dir)
         print(f"{'data set':<40} {'refl':>8} {'read ms':>8} {'plots ms':>9} {'base ms':>8} {'speedup':>8} "
               f"{'net ms':>7} {'pub ms':>7} {'n plots':>7}")
         rows = []

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _timing import median_time
+from _timing import median_time, real_files
 
 from auspex_helcaraxe.host import Host
 from auspex_helcaraxe.ice_ranges import ice_ranges
@@ -57,8 +57,8 @@ class Published:
     """The published pipeline's per-data-set work, in the order AUSPEX's ``cnn_predict`` does it."""
 
     def __init__(self, h5_dir: Path) -> None:
-        import tensorflow as tf
         import keras
+        import tensorflow as tf
 
         self.tf, self.keras, self.h5_dir = tf, keras, h5_dir
         self.models = self.load()
@@ -118,8 +118,7 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     pub = Published(published)
     tfl = load_networks(published)
-    files = sorted(p for p in (a.shared / "data" / "real").glob("*/*")
-                   if p.suffix in (".mtz", ".cif", ".ent") and "unmerged" not in str(p))
+    files = real_files(a.shared / "data" / "real")
     files = files[: a.max_files] if a.max_files else files
     print(f"{'data set':<42} {'refl':>8} {'ours ms':>8} {'AUSPEX ms':>10} {'loaded ms':>10} {'TFLite ms':>10} "
           f"{'x AUSPEX':>9} {'x loaded':>9} {'x TFLite':>9}")
@@ -132,10 +131,10 @@ def main() -> int:
             print(f"{path.name:<42} skipped: {str(exc).splitlines()[0]}")
             continue
         n = sum(len(o) for o in refl.observables.values())
-        t = [median_time(lambda: ours(path), a.repeat),
-             median_time(lambda: pub.run(read(path), load=True), a.repeat),
-             median_time(lambda: pub.run(read(path), load=False), a.repeat),
-             median_time(lambda: tflite_steps(read(path), tfl), a.repeat)]
+        t = [median_time(lambda p=path: ours(p), a.repeat),
+             median_time(lambda p=path: pub.run(read(p), load=True), a.repeat),
+             median_time(lambda p=path: pub.run(read(p), load=False), a.repeat),
+             median_time(lambda p=path: tflite_steps(read(p), tfl), a.repeat)]
         r = [x / t[0] for x in t[1:]]
         ratios.append(r)
         print(f"{path.name:<42} {n:>8} {t[0] * 1e3:>8.1f} {t[1] * 1e3:>10.1f} {t[2] * 1e3:>10.1f} {t[3] * 1e3:>10.1f} "

@@ -46,6 +46,26 @@ def published_reference(published_dir) -> dict:
     return json.loads((published_dir / "reference.json").read_text())
 
 
+@pytest.fixture
+def network_copy(tmp_path):
+    """``network_copy(name, **card)``: the shipped networks copied into ``tmp_path / name`` with these
+    keys of both cards replaced; returns the directory (for ``AnalysisOptions(networks=...)``)."""
+    import shutil
+
+    from auspex_helcaraxe.network import default_network_dir
+
+    def make(name: str, **card) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        for p in default_network_dir().glob("helcaraxe_*obs.*"):
+            shutil.copy(p, d / p.name)
+        for path in d.glob("*.json"):
+            path.write_text(json.dumps({**json.loads(path.read_text()), **card}))
+        return d
+
+    return make
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "shared_dir" in getattr(item, "fixturenames", ()):

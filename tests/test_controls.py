@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import numpy as np
 import pytest
 
 from auspex_helcaraxe import controls
 from auspex_helcaraxe.host import Host
 from auspex_helcaraxe.ice_ranges import ice_ranges
-from auspex_helcaraxe.network import ModelCard, default_network_dir
+from auspex_helcaraxe.network import ModelCard
 from auspex_helcaraxe.plots import make_plots
 from auspex_helcaraxe.reflections import Observable
 from auspex_helcaraxe.results import AnalysisOptions
@@ -114,22 +112,12 @@ def test_control_windows_beyond_the_data_are_not_used():
 
 
 @pytest.fixture
-def network_dirs(tmp_path):
+def network_dirs(network_copy):
     """The shipped networks twice: cards without a control baseline, and with 0.001 (almost every
-    control window is above it)."""
-    out = {}
-    for name, baseline in (("plain", None), ("low", 0.001)):
-        d = tmp_path / name
-        d.mkdir()
-        for p in default_network_dir().glob("helcaraxe_*obs.*"):
-            shutil.copy(p, d / p.name)
-        for card in d.glob("*.json"):
-            c = json.loads(card.read_text())
-            c["control_baseline"] = baseline
-            c["pair_threshold"] = None  # the pair rule (tests/test_pairs.py) would flag ranges below the threshold
-            card.write_text(json.dumps(c))
-        out[name] = d
-    return out
+    control window is above it); no pair rule (tests/test_pairs.py; it would flag ranges below the
+    threshold)."""
+    return {name: network_copy(name, control_baseline=b, pair_threshold=None)
+            for name, b in (("plain", None), ("low", 0.001))}
 
 
 def test_detector_reports_network_and_control_probabilities_and_decides_on_the_discounted_one(network_dirs):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 
 from auspex_helcaraxe import pairs, report
 from auspex_helcaraxe.controls import score
 from auspex_helcaraxe.host import Host
-from auspex_helcaraxe.network import ModelCard, default_network_dir
+from auspex_helcaraxe.network import ModelCard
 from auspex_helcaraxe.plots import make_plots
 from auspex_helcaraxe.results import AnalysisOptions
 from auspex_helcaraxe.simulate import demo_dataset
@@ -70,30 +67,18 @@ def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_window
     assert pairs.check(obs, plots, net, s) == (s, None)
 
 
-def _network_dir(tmp_path, pair):
-    d = tmp_path / f"pair{pair}"
-    d.mkdir()
-    for p in default_network_dir().glob("helcaraxe_*obs.*"):
-        shutil.copy(p, d / p.name)
-    for card in d.glob("*.json"):
-        c = json.loads(card.read_text())
-        c["pair_threshold"] = pair
-        card.write_text(json.dumps(c))
-    return d
-
-
-def test_detector_verdict_and_report_carry_pair_flags(tmp_path):
+def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     """With the shipped networks on the demo data set and a pair threshold low enough to pair ranges
     the networks alone do not flag: those ranges are flagged in the observable, by the verdict (also
     where the joint I+F rule decides the range) and in the JSON report, with their evidence."""
     refl = demo_dataset().reflections
     host = Host()
-    plain = str(_network_dir(tmp_path, None))
+    plain = str(network_copy("plain", pair_threshold=None))
     base = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=plain))
     every = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=plain, extra={"controls": "all"}))
     p = np.array([r.value for r in every.result("helcaraxe", "I").ranges if r.value is not None])
     t2 = float(np.sort(p[p < 0.5])[-2]) - 1e-3  # the two highest sub-threshold I ranges (windows applied) reach it
-    a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(_network_dir(tmp_path, t2))))
+    a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_copy("paired", pair_threshold=t2))))
     res = a.result("helcaraxe", "I")
     assert res.info["pair_threshold"] == pytest.approx(t2)
     paired = [r for r in res.ranges if "pair" in r.details]
