@@ -103,3 +103,19 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     base_doc = report.to_dict(base)
     assert base_doc["observables"]["I"]["pair_threshold"] is None
     assert all(r["pair"] is None for r in base_doc["observables"]["I"]["ranges"])
+
+
+def test_resolution_plot_legend_names_the_pair_rule(network_copy):
+    from matplotlib.figure import Figure
+
+    from auspex_helcaraxe.detectors.helcaraxe import auspex_annotate_resolution_plot
+
+    refl = demo_dataset().reflections
+    host = Host()
+    for t2, has_pair in ((0.01, True), (None, False)):
+        a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_copy(f"fig{t2}", pair_threshold=t2))))
+        ax = Figure().add_subplot()
+        auspex_annotate_resolution_plot(ax, "I", a.result("helcaraxe", "I"), refl)
+        labels = ax.get_legend_handles_labels()[1]
+        assert len(labels) == 1 and labels[0].startswith("Helcaraxe p ≥ ")
+        assert ("paired rings ≥ 0.01" in labels[0]) == has_pair

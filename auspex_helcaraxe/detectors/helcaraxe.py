@@ -142,13 +142,16 @@ def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult,
         return
     trans = ax.get_xaxis_transform()
     threshold = result.info.get("threshold", DEFAULT_THRESHOLD)
+    label = f"Helcaraxe p ≥ {threshold:g}"
+    if any("pair" in r.details for r in result.ranges if r.flagged):
+        label += f" or paired rings ≥ {result.info['pair_threshold']:g}"
     labelled = False
     for r in result.ranges:
         lo, hi = 1.0 / r.d_max**2, 1.0 / r.d_min**2
         mid = 0.5 * (lo + hi)
         if r.flagged:
             ax.axvspan(lo, hi, color="tab:blue", alpha=0.35, lw=0, zorder=1,
-                       label=None if labelled else f"Helcaraxe p ≥ {threshold:g}")
+                       label=None if labelled else label)
             labelled = True
         if r.status == PREDICTED:
             text, style = f"{r.value:.2f}", dict(color="tab:blue" if r.flagged else "0.35",
