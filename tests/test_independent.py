@@ -185,6 +185,42 @@ def test_summarise_product_verdict_per_data_set():
     assert f"| summation | {ind.VERDICT} | " in ind.markdown({**res, "wall_s": 1.0})
 
 
+def test_summarise_files_with_one_observable():
+    """Data sets with I and F, judged as I-only and F-only files: ours from the verdict's ``iced_only``,
+    published from its flags on that observable's plots (a draw's untouched plots: the clean data set's)."""
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    rows["flags"] = {"ours": [], "published": []}
+
+    def plot(ds, fam, nom, draw, kind, pub):
+        for k, v in (("dataset", ds), ("family", fam), ("kind", kind), ("range", 1), ("strength", nom),
+                     ("nominal", nom), ("draw", draw), ("predictable", True)):
+            rows[k].append(v)
+        rows["flags"]["ours"].append(False)
+        rows["flags"]["published"].append(pub)
+
+    verdicts = []
+    for i in range(4):  # d0's clean F plot is flagged by the published networks
+        plot(f"d{i}", "clean", 0.0, -1, "I", False)
+        plot(f"d{i}", "clean", 0.0, -1, "F", i == 0)
+        verdicts.append({"dataset": f"d{i}", "family": "clean", "nominal": 0.0, "draw": -1, "iced": False, "by": [],
+                         "iced_only": {"I": i == 1, "F": False}})
+        for st in ind.STRENGTHS:  # published sees I in d0, d1; ours (I only) in d0 from 0.3 up
+            plot(f"d{i}", "summation", st, 0, "I", i < 2)
+            verdicts.append({"dataset": f"d{i}", "family": "summation", "nominal": st, "draw": 0, "iced": True, "by": [],
+                             "iced_only": {"I": i == 0 and st >= 0.3, "F": True}})
+    verdicts.append({"dataset": "x", "family": "summation", "nominal": 0.15, "draw": 0, "iced": True, "by": []})  # F only
+    rows["verdict"] = verdicts
+    meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 4, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
+    one = ind.summarise(rows, meta, ("summation",), bootstrap=0)["one_observable"]
+    assert one["specificity"]["I"][ind.VERDICT]["k"] == 3 and one["specificity"]["F"]["published"]["k"] == 3
+    i_rows = one["I"]["summation"]
+    assert [c["k"] for c in i_rows[ind.VERDICT]] == [0, 1, 1, 1, 1, 1] and all(c["n"] == 4 for c in i_rows[ind.VERDICT])
+    assert [c["k"] for c in i_rows["published"]] == [2] * 6
+    assert [c["k"] for c in one["F"]["summation"]["published"]] == [1] * 6  # d0's clean F flag carries over
+    text = ind.markdown({**ind.summarise(rows, meta, ("summation",), bootstrap=0), "wall_s": 1.0})
+    assert "| summation | I only | published | 0.50 (2/4) |" in text
+
+
 def test_evaluation_scores_the_products_verdict(shared_dir):
     """End to end on the held-out backgrounds, one strong strength: the verdict column is the host's
     own ``Analysis.iced`` (checked on the clean backgrounds) and sees strong ice."""
@@ -200,6 +236,13 @@ def test_evaluation_scores_the_products_verdict(shared_dir):
     host = Host()
     for v in clean[:3]:
         assert v["iced"] == host.analyse(read(held[v["dataset"]])).iced
+    both = [v for v in clean if "iced_only" in v]
+    assert both, "held-out data sets with I and F are judged as I-only and F-only files too"
+    from dataclasses import replace
+
+    refl = read(held[both[0]["dataset"]])
+    for k in ("I", "F"):
+        assert both[0]["iced_only"][k] == host.analyse(replace(refl, observables={k: refl.observables[k]})).iced
     (cell,) = res["per_dataset"]["summation"][ind.VERDICT]
     assert cell["n"] > 20 and cell["value"] >= 0.8
 

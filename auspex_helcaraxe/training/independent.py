@@ -37,7 +37,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -528,12 +528,19 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     verdicts: list[dict[str, Any]] = []  # one per data set (clean or contaminated draw)
 
     def add_verdict(refl: Reflections, meta: dict) -> None:
-        try:
-            analysis = host.analyse(refl, "both", options)
-            iced, by = analysis.iced, sorted({v["by"] for v in analysis.decision().values()})
-        except InputError:
-            iced, by = False, []
-        verdicts.append({**meta, "iced": bool(iced), "by": by})
+        def iced(r: Reflections) -> tuple[bool, list[str]]:
+            try:
+                analysis = host.analyse(r, "both", options)
+                return analysis.iced, sorted({v["by"] for v in analysis.decision().values()})
+            except InputError:
+                return False, []
+
+        flag, by = iced(refl)
+        entry = {**meta, "iced": bool(flag), "by": by}
+        if {"I", "F"} <= set(refl.observables):  # the same data set as a file with only I / only F
+            entry["iced_only"] = {k: bool(iced(replace(refl, observables={k: refl.observables[k]}))[0])
+                                  for k in ("I", "F")}
+        verdicts.append(entry)
 
     # rows: one per scored plot
     rows: list[dict[str, Any]] = []
@@ -727,6 +734,7 @@ def summarise(table: dict[str, Any], meta: dict[str, Any], families=FAMILIES, st
                 res["per_dataset"][fam][VERDICT] = [
                     proportion(int(np.sum(v_ice[(v_fam == fam) & (v_nom == st)])), int(np.sum((v_fam == fam) & (v_nom == st))))
                     for st in strengths]
+        res["one_observable"] = _one_observable(verdicts, table, detectors, families, strengths)
     res["auc"] = _rank_aucs(table, families, strengths, fam_a, kind_a, pred_a, bin_a)
     worst: dict[str, Any] = {}
     for d in names:
@@ -902,10 +910,60 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
     for fam, per in res["per_dataset"].items():
         for d in names + ([VERDICT] if VERDICT in per else []):
             md.append(f"| {fam} | {d} | " + " | ".join(_cell(c) for c in per[d]) + " |")
+    one = res.get("one_observable") or {}
+    if one:
+        spec = one["specificity"]
+        md += ["", "### Files with only I or only F", "",
+               ("The held-out data sets with I and F, each judged again as a file with only I and as one with only F "
+                "(`ours verdict`: `host.Analysis.iced` on that observable alone: no joint rule; `published`: any of "
+                "its plots of that observable flagged). Clean held-out, not flagged: "
+                + "; ".join(f"{k} {_cell(spec[k][VERDICT])} ours, {_cell(spec[k]['published'])} published" for k in ("I", "F"))
+                + "."), "",
+               "| family | obs. | detector | " + " | ".join(f"{x:g}" for x in st) + " |", "|---|---|---|" + "---|" * len(st)]
+        for kind in ("I", "F"):
+            for fam, per in one[kind].items():
+                for d in ("published", VERDICT):
+                    md.append(f"| {fam} | {kind} only | {d} | " + " | ".join(_cell(c) for c in per[d]) + " |")
     md.append("")
     md[2] = MD_BEGIN
     md.append(MD_END)
     return "\n".join(md) + "\n"
+
+
+def _one_observable(verdicts: list[dict], table: dict[str, Any], detectors: dict[str, np.ndarray],
+                    families, strengths) -> dict[str, Any]:
+    """The data sets with I and F, each judged as a file with only I and as one with only F: the
+    product's verdict on that observable alone (``iced_only``) against the published networks' flags
+    on that observable's plots (a draw's untouched plots reuse the clean data set's flags)."""
+    from .metrics import proportion
+
+    both = [v for v in verdicts if "iced_only" in v]
+    if not both or "published" not in detectors:
+        return {}
+    key_a = list(zip(table["dataset"], table["family"], table["nominal"], table["draw"]))
+    kind_a, pred_a = np.asarray(table["kind"]), np.asarray(table["predictable"], bool)
+    pub = detectors["published"] & pred_a
+    flagged: dict[tuple, set[str]] = {}
+    for i in np.flatnonzero(pub):
+        flagged.setdefault(key_a[i], set()).add(str(kind_a[i]))
+    out: dict[str, Any] = {}
+    for kind in ("I", "F"):
+        def pub_flag(v: dict) -> bool:
+            own = kind in flagged.get((v["dataset"], v["family"], v["nominal"], v["draw"]), set())
+            return own or kind in flagged.get((v["dataset"], "clean", 0.0, -1), set())
+
+        clean = [v for v in both if v["family"] == "clean"]
+        out.setdefault("specificity", {})[kind] = {
+            VERDICT: proportion(sum(not v["iced_only"][kind] for v in clean), len(clean)),
+            "published": proportion(sum(not pub_flag(v) for v in clean), len(clean))}
+        for fam in families:
+            rows = {VERDICT: [], "published": []}
+            for st in strengths:
+                sel = [v for v in both if v["family"] == fam and v["nominal"] == st]
+                rows[VERDICT].append(proportion(sum(v["iced_only"][kind] for v in sel), len(sel)))
+                rows["published"].append(proportion(sum(pub_flag(v) for v in sel), len(sel)))
+            out.setdefault(kind, {})[fam] = rows
+    return out
 
 
 def write_section(md_path: Path, section: str) -> None:
