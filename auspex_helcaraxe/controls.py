@@ -149,23 +149,21 @@ def baseline_of(control_p) -> float:
 
 
 def control_probabilities(obs: Observable, ranges, network) -> list[np.ndarray]:
-    """The network's probability on each usable control window of each range in ``ranges``."""
+    """The network's probability on each usable control window of each range in ``ranges``, in the
+    order of :func:`control_windows` (whatever other ranges are scored in the same call)."""
     wins = [(k, w) for k, r in enumerate(ranges) for w in control_windows(r) if w.d_min >= obs.d_min]
-    out: list[list[float]] = [[] for _ in ranges]
     if not wins:
         return [np.zeros(0) for _ in ranges]
     owners, inputs = [], []
     for group in _passes(wins):
         plots = make_plots(obs, tuple(w for _, w in group))
         ok = plots.predictable
-        by_window = {w: k for k, w in group}
+        by_window = {w: (k, wins.index((k, w))) for k, w in group}
         owners += [by_window[w] for w, good in zip(plots.ranges, ok) if good]
         inputs.append(plots.inputs[ok])
     x = np.concatenate(inputs)
-    if len(x):
-        for k, v in zip(owners, network.predict(x)):
-            out[k].append(float(v))
-    return [np.array(v) for v in out]
+    found = dict(zip(owners, network.predict(x) if len(x) else []))  # (range, position in wins) -> p
+    return [np.array([float(found[kj]) for kj in sorted(kj for kj in found if kj[0] == k)]) for k in range(len(ranges))]
 
 
 def _passes(wins: list[tuple[int, IceRange]]) -> list[list[tuple[int, IceRange]]]:

@@ -181,3 +181,18 @@ def test_windows_on_demand_decide_exactly_as_windows_everywhere(seed):
             assert (a["p_I"], a["p_F"], a["p_joint"]) == pytest.approx((b["p_I"], b["p_F"], b["p_joint"]), abs=1e-6)
         else:
             assert a["p_joint"] >= b["p_joint"] - 1e-9  # an upper bound of the discounted one
+
+
+def test_control_probabilities_come_in_window_order_whatever_else_is_scored():
+    """A range's windows are reported nearest first per side (``control_windows``), whether the range
+    is scored alone or in one batch with others (the on-demand paths score different sets)."""
+    from auspex_helcaraxe.network import load_networks
+
+    obs = demo_dataset().reflections.observables["I"]
+    net = load_networks()["I"]
+    r = ice_ranges()
+    alone = controls.control_probabilities(obs, [r[4]], net)[0]
+    batch = controls.control_probabilities(obs, [r[0], r[4], r[7]], net)
+    assert len(alone) >= 3 and len(set(np.round(alone, 6))) == len(alone)  # distinct, so the order is visible
+    np.testing.assert_allclose(batch[1], alone, rtol=1e-5)
+    np.testing.assert_allclose(batch[0], controls.control_probabilities(obs, [r[0]], net)[0], rtol=1e-5)
