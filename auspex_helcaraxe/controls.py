@@ -93,7 +93,7 @@ class Scores:
 
 
 def score(obs: Observable, plots: RangePlots, network, threshold: float | None = None,
-          controls: bool | None = None) -> Scores:
+          controls: bool | None = None, previous: Scores | None = None) -> Scores:
     """Score every predictable plot of ``plots`` (made from ``obs``) and, when the card has a baseline,
     discount by control windows. The windows of a range are scored only where its decision can depend
     on them (``controls=None``): where the network alone reaches ``threshold`` (default: the card's).
@@ -101,21 +101,28 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
     keeps the network's probability (an upper bound of the discounted one; the joint I+F rule asks for
     the windows it needs, :func:`check`). ``controls=True`` scores and applies every range's windows
     (for fitting the combiner and estimating a baseline; nothing is discounted without a baseline),
-    ``False`` none."""
+    ``False`` none. ``previous``: an earlier :func:`score` of the same plots and network, whose network
+    probabilities and control windows are reused (e.g. to extend it to a lower threshold)."""
     n = len(plots.ranges)
-    p_net = np.full(n, np.nan)
     pred = plots.predictable
-    if pred.any():
-        p_net[pred] = network.predict(plots.inputs[pred])
+    if previous is not None:
+        p_net = previous.network
+    else:
+        p_net = np.full(n, np.nan)
+        if pred.any():
+            p_net[pred] = network.predict(plots.inputs[pred])
     baseline = network.card.control_baseline
     threshold = network.card.threshold if threshold is None else threshold
     if controls is None:
         need = pred & (p_net >= threshold) if baseline is not None else np.zeros(n, bool)
     else:
         need = pred.copy() if controls else np.zeros(n, bool)
-    per_range = [np.zeros(0) for _ in range(n)]
-    if need.any():
-        idx = np.flatnonzero(need)
+    if previous is not None:
+        need = need | previous.checked  # windows once scored stay applied
+    per_range = list(previous.controls) if previous is not None else [np.zeros(0) for _ in range(n)]
+    new = need & ~previous.checked if previous is not None else need
+    if new.any():
+        idx = np.flatnonzero(new)
         for k, c in zip(idx, control_probabilities(obs, [plots.ranges[k] for k in idx], network)):
             per_range[k] = c
     p = p_net

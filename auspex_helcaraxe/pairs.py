@@ -9,8 +9,9 @@ t₂ (chosen and tested in docs/independent_notes.md); cards without it (the F c
 networks) are unaffected.
 
 A range's windows are scored on demand (``controls.score``); a range without them reports the
-network's probability, an upper bound of the discounted one. So when two ranges reach t₂ the ranges
-are scored again with the windows of every range at or above t₂ before the rule decides.
+network's probability, an upper bound of the discounted one. So when two ranges reach t₂ the windows
+of every range at or above t₂ are added (the network's answers and the windows already scored are
+reused) before the rule decides.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def check(obs: Observable, plots: RangePlots, network, scores: Scores,
     hit = reaching(scores.p, t2)
     if len(hit) and scores.baseline is not None and not scores.checked[hit].all():
         t = network.card.threshold if threshold is None else threshold
-        scores = score(obs, plots, network, min(t, t2))
+        scores = score(obs, plots, network, min(t, t2), previous=scores)
         hit = reaching(scores.p, t2)
     return scores, Pair(float(t2), tuple(int(k) for k in hit))
 

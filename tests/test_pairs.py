@@ -56,6 +56,8 @@ def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_window
     assert not first.checked.any()  # nothing reaches 0.5: no window scored by the detector's own rule
     scores, pair = pairs.check(obs, plots, net, first)
     assert pair.ranks == (0, 2) and scores.checked[[0, 2]].all() and not scores.checked[[1, 3]].any()
+    # the ranges' plots were scored once; only the two ranges' windows were added
+    assert net.seen == n + len(scores.controls[0]) + len(scores.controls[2])
     np.testing.assert_allclose(scores.p[[0, 2]], [0.35, 0.3])
     # the same ranges on a data set whose control windows look ice-like: the discount removes the pair
     net = RangeNetwork(answers, window=0.4)
