@@ -135,8 +135,7 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
 def check(obs: Observable, ice_range: IceRange, network, p_network: float) -> tuple[float, np.ndarray]:
     """One range's discounted probability and its control windows' probabilities, on demand."""
     c = control_probabilities(obs, [ice_range], network)[0]
-    card = network.card
-    return float(discount(np.array([p_network]), [c], card.control_baseline, card.control_aggregate)[0]), c
+    return float(discount_by_card(np.array([p_network]), [c], network.card)[0]), c
 
 
 def predictable_controls(obs: Observable, plots: RangePlots, network) -> list[np.ndarray] | None:
@@ -206,3 +205,11 @@ def discount(p_network: np.ndarray, controls, baseline: float, aggregate: str = 
     e = np.array([excess(c, baseline, aggregate) for c in controls])
     out = 1.0 / (1.0 + np.exp(-(logits(p_network) - e)))
     return np.where(np.isnan(p_network), np.nan, np.where(e > 0, out, p_network))
+
+
+def discount_by_card(p_network: np.ndarray, controls, card) -> np.ndarray:
+    """:func:`discount` with a network card's ``control_baseline`` and ``control_aggregate``;
+    ``p_network`` unchanged when the card has no baseline."""
+    if card.control_baseline is None:
+        return p_network
+    return discount(p_network, controls, card.control_baseline, card.control_aggregate)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..controls import discount, predictable_controls
+from ..controls import discount_by_card, predictable_controls
 from ..errors import InputError
 from ..ice_ranges import ice_ranges
 from ..network import Network, load_networks
@@ -155,9 +155,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
             if where[kind] and kind in nets:
                 x = np.stack(inputs[kind])
                 p = np.concatenate([nets[kind].predict(x[i : i + 512]) for i in range(0, len(x), 512)])
-                if nets[kind].card.control_baseline is not None:
-                    p = discount(p, controls[name][kind], nets[kind].card.control_baseline, nets[kind].card.control_aggregate)
-                prob[np.array(where[kind])] = p
+                prob[np.array(where[kind])] = discount_by_card(p, controls[name][kind], nets[kind].card)
         rows.prob[name] = prob
         thr = {k: nets[k].card.threshold for k in nets}
         rows.flagged[name] = np.array([(not np.isnan(p)) and p >= thr.get(k, 0.5) for p, k in zip(prob, rows.kind)])

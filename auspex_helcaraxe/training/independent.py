@@ -499,7 +499,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     per family × strength; also the product's data-set verdict (``host.Analysis.iced``: the joint
     I+F rule where it applies) with our networks from ``networks`` and the combiner card ``joint``
     (default: the shipped ones; a combiner fitted on other networks is not applied)."""
-    from ..controls import discount, predictable_controls
+    from ..controls import discount_by_card, predictable_controls
     from ..host import Host
     from ..icefinder import score as icefinder_score
     from ..plots import make_plots
@@ -602,9 +602,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         for c, nets in contenders.items():
             if kind in nets:
                 p = np.concatenate([nets[kind].predict(x[i : i + 256]) for i in range(0, len(x), 256)])
-                if nets[kind].card.control_baseline is not None:
-                    p = discount(p, controls[c][kind], nets[kind].card.control_baseline, nets[kind].card.control_aggregate)
-                probs[c][idx] = p
+                probs[c][idx] = discount_by_card(p, controls[c][kind], nets[kind].card)
         log(f"  predicted {len(idx)} {kind} plots")
     thr = {c: {k: n.card.threshold for k, n in nets.items()} for c, nets in contenders.items()}
     detectors = {}
