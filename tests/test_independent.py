@@ -187,7 +187,8 @@ def test_summarise_product_verdict_per_data_set():
 
 def test_summarise_files_with_one_observable():
     """Data sets with I and F, judged as I-only and F-only files: ours from the verdict's ``iced_only``,
-    published from its flags on that observable's plots (a draw's untouched plots: the clean data set's)."""
+    published from its flags on that observable's plots (a draw's untouched plots: the clean data set's);
+    data sets with one observable count as they are, rows without a record of their observables do not."""
     rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
     rows["flags"] = {"ours": [], "published": []}
 
@@ -208,17 +209,27 @@ def test_summarise_files_with_one_observable():
             plot(f"d{i}", "summation", st, 0, "I", i < 2)
             verdicts.append({"dataset": f"d{i}", "family": "summation", "nominal": st, "draw": 0, "iced": True, "by": [],
                              "iced_only": {"I": i == 0 and st >= 0.3, "F": True}})
-    verdicts.append({"dataset": "x", "family": "summation", "nominal": 0.15, "draw": 0, "iced": True, "by": []})  # F only
+    verdicts.append({"dataset": "x", "family": "summation", "nominal": 0.15, "draw": 0, "iced": True, "by": []})  # no record
+    # y: a file with only I, judged as it is (its own verdict); the published networks flag its draw
+    plot("y", "clean", 0.0, -1, "I", False)
+    verdicts.append({"dataset": "y", "family": "clean", "nominal": 0.0, "draw": -1, "iced": False, "by": [],
+                     "observables": ["I"]})
+    plot("y", "summation", 0.15, 0, "I", True)
+    verdicts.append({"dataset": "y", "family": "summation", "nominal": 0.15, "draw": 0, "iced": True, "by": [],
+                     "observables": ["I"]})
     rows["verdict"] = verdicts
     meta = {"thresholds": {}, "draws": 1, "seed": 0, "n_datasets": 4, "n_draws": 0, "n_unreachable": 0, "n_no_line_in_range": 0}
     one = ind.summarise(rows, meta, ("summation",), bootstrap=0)["one_observable"]
-    assert one["specificity"]["I"][ind.VERDICT]["k"] == 3 and one["specificity"]["F"]["published"]["k"] == 3
+    assert one["n_datasets"] == {"I": {"both": 4, "all": 5}, "F": {"both": 4, "all": 4}}
+    assert one["specificity"]["I"][ind.VERDICT]["k"] == 4 and one["specificity"]["F"]["published"]["k"] == 3
     i_rows = one["I"]["summation"]
-    assert [c["k"] for c in i_rows[ind.VERDICT]] == [0, 1, 1, 1, 1, 1] and all(c["n"] == 4 for c in i_rows[ind.VERDICT])
-    assert [c["k"] for c in i_rows["published"]] == [2] * 6
+    assert [c["k"] for c in i_rows[ind.VERDICT]] == [1, 1, 1, 1, 1, 1]
+    assert [c["n"] for c in i_rows[ind.VERDICT]] == [5, 4, 4, 4, 4, 4]
+    assert [c["k"] for c in i_rows["published"]] == [3, 2, 2, 2, 2, 2]
     assert [c["k"] for c in one["F"]["summation"]["published"]] == [1] * 6  # d0's clean F flag carries over
     text = ind.markdown({**ind.summarise(rows, meta, ("summation",), bootstrap=0), "wall_s": 1.0})
-    assert "| summation | I only | published | 0.50 (2/4) |" in text
+    assert "| summation | I only | published | 0.60 (3/5) | 0.50 (2/4) |" in text
+    assert "I: 5 data sets, 4 of them with I and F" in text
 
 
 def test_evaluation_scores_the_products_verdict(shared_dir):
@@ -235,7 +246,8 @@ def test_evaluation_scores_the_products_verdict(shared_dir):
     assert len(clean) > 20 and {v["dataset"] for v in clean} <= set(held)
     host = Host()
     for v in clean[:3]:
-        assert v["iced"] == host.analyse(read(held[v["dataset"]])).iced
+        refl = read(held[v["dataset"]])
+        assert v["iced"] == host.analyse(refl).iced and v["observables"] == sorted(refl.observables)
     both = [v for v in clean if "iced_only" in v]
     assert both, "held-out data sets with I and F are judged as I-only and F-only files too"
     from dataclasses import replace

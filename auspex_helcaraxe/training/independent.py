@@ -536,7 +536,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                 return False, []
 
         flag, by = iced(refl)
-        entry = {**meta, "iced": bool(flag), "by": by}
+        entry = {**meta, "iced": bool(flag), "by": by, "observables": sorted(refl.observables)}
         if {"I", "F"} <= set(refl.observables):  # the same data set as a file with only I / only F
             entry["iced_only"] = {k: bool(iced(replace(refl, observables={k: refl.observables[k]}))[0])
                                   for k in ("I", "F")}
@@ -911,10 +911,13 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
     one = res.get("one_observable") or {}
     if one:
         spec = one["specificity"]
+        n = one.get("n_datasets") or {}
+        counts = "; ".join(f"{k}: {n[k]['all']} data sets, {n[k]['both']} of them with I and F" for k in ("I", "F") if k in n)
         md += ["", "### Files with only I or only F", "",
-               ("The held-out data sets with I and F, each judged again as a file with only I and as one with only F "
-                "(`ours verdict`: `host.Analysis.iced` on that observable alone: no joint rule; `published`: any of "
-                "its plots of that observable flagged). Clean held-out, not flagged: "
+               ("Every held-out data set that carries the observable, as a file with only it: those with I and F "
+                "judged again on each observable alone, those with one observable as they are (`ours verdict`: "
+                "`host.Analysis.iced` on that observable alone: no joint rule; `published`: any of its plots of "
+                f"that observable flagged){' (' + counts + ')' if counts else ''}. Clean held-out, not flagged: "
                 + "; ".join(f"{k} {_cell(spec[k][VERDICT])} ours, {_cell(spec[k]['published'])} published" for k in ("I", "F"))
                 + "."), "",
                "| family | obs. | detector | " + " | ".join(f"{x:g}" for x in st) + " |", "|---|---|---|" + "---|" * len(st)]
@@ -930,13 +933,14 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
 
 def _one_observable(verdicts: list[dict], table: dict[str, Any], detectors: dict[str, np.ndarray],
                     families, strengths) -> dict[str, Any]:
-    """The data sets with I and F, each judged as a file with only I and as one with only F: the
-    product's verdict on that observable alone (``iced_only``) against the published networks' flags
-    on that observable's plots (a draw's untouched plots reuse the clean data set's flags)."""
+    """Every held-out data set that carries an observable, as a file with only that observable: the
+    data sets with I and F judged again on each alone (``iced_only``), those with one observable as
+    they are (``iced``); against the published networks' flags on that observable's plots (a draw's
+    untouched plots reuse the clean data set's flags). Rows of runs before ``observables`` was recorded
+    per verdict count the data sets with I and F only."""
     from .metrics import proportion
 
-    both = [v for v in verdicts if "iced_only" in v]
-    if not both or "published" not in detectors:
+    if not any("iced_only" in v for v in verdicts) or "published" not in detectors:
         return {}
     key_a = list(zip(table["dataset"], table["family"], table["nominal"], table["draw"]))
     kind_a, pred_a = np.asarray(table["kind"]), np.asarray(table["predictable"], bool)
@@ -946,19 +950,24 @@ def _one_observable(verdicts: list[dict], table: dict[str, Any], detectors: dict
         flagged.setdefault(key_a[i], set()).add(str(kind_a[i]))
     out: dict[str, Any] = {}
     for kind in ("I", "F"):
+        def ours(v: dict) -> bool:
+            return v["iced_only"][kind] if "iced_only" in v else v["iced"]
+
         def pub_flag(v: dict) -> bool:
             own = kind in flagged.get((v["dataset"], v["family"], v["nominal"], v["draw"]), set())
             return own or kind in flagged.get((v["dataset"], "clean", 0.0, -1), set())
 
-        clean = [v for v in both if v["family"] == "clean"]
+        files = [v for v in verdicts if "iced_only" in v or v.get("observables") == [kind]]
+        clean = [v for v in files if v["family"] == "clean"]
         out.setdefault("specificity", {})[kind] = {
-            VERDICT: proportion(sum(not v["iced_only"][kind] for v in clean), len(clean)),
+            VERDICT: proportion(sum(not ours(v) for v in clean), len(clean)),
             "published": proportion(sum(not pub_flag(v) for v in clean), len(clean))}
+        out.setdefault("n_datasets", {})[kind] = {"both": sum("iced_only" in v for v in clean), "all": len(clean)}
         for fam in families:
             rows = {VERDICT: [], "published": []}
             for st in strengths:
-                sel = [v for v in both if v["family"] == fam and v["nominal"] == st]
-                rows[VERDICT].append(proportion(sum(v["iced_only"][kind] for v in sel), len(sel)))
+                sel = [v for v in files if v["family"] == fam and v["nominal"] == st]
+                rows[VERDICT].append(proportion(sum(ours(v) for v in sel), len(sel)))
                 rows["published"].append(proportion(sum(pub_flag(v) for v in sel), len(sel)))
             out.setdefault(kind, {})[fam] = rows
     return out
