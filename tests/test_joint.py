@@ -100,6 +100,19 @@ def test_single_observable_files_keep_the_single_observable_rule(kind, card_path
     assert doc["verdict"]["joint"] is None
     for k, ev in doc["verdict"]["evidence"].items():
         assert f"({kind})" in ev or f"({kind}; " in ev  # the observable closes the evidence line
+    # the shipped I card's caveat for intensity-only files (evaluation.md), in the JSON and the text
+    caveat = load_networks(None)[kind].card.alone_caveat
+    assert (caveat is not None) == (kind == "I")
+    assert doc["observables"][kind].get("messages") == ([caveat] if caveat else None)
+    assert (f"note [helcaraxe]: {caveat}" in report.summary_text(a)) == (caveat is not None)
+
+
+def test_alone_caveat_only_for_files_without_the_other_observable(network_copy):
+    both = Host().analyse(demo_dataset().reflections)
+    assert not any(r.message for r in both.results if r.detector == "helcaraxe")
+    quiet = network_copy("quiet", alone_caveat=None)
+    only_i = Host().analyse(_only(demo_dataset().reflections, "I"), "both", AnalysisOptions(networks=str(quiet)))
+    assert only_i.result("helcaraxe", "I").message is None
 
 
 def _fake_analysis(p_i: float, p_f: float, thr_i=0.61, thr_f=0.70, joint_path=None) -> Analysis:

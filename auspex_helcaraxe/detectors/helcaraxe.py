@@ -65,13 +65,11 @@ class HelcaraxeDetector:
             if pair is not None:
                 info["pair_threshold"] = pair.threshold
         results = _range_results(plots, scores, threshold, kind, pair)
-        return DetectorResult(
-            detector=NAME,
-            observable=kind,
-            ranges=results,
-            info=info,
-            message=None if network is not None else NO_NETWORK_HINT,
-        )
+        if network is None:
+            message = NO_NETWORK_HINT
+        else:  # the card's caveat for files whose only observable this is (evaluation.md)
+            message = network.card.alone_caveat if set(reflections.observables) == {kind} else None
+        return DetectorResult(detector=NAME, observable=kind, ranges=results, info=info, message=message)
 
 
 def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, kind: str = "?",
