@@ -318,3 +318,31 @@ def test_set_thresholds_writes_the_measured_cards_only(tmp_path):
     with pytest.raises(InputError, match="expected one"):
         set_thresholds(tmp_path, {"I": 0.5})
     assert json.loads(card.read_text())["threshold"] == 0.6123
+
+
+def test_per_observable_options_of_real_thresholds():
+    from auspex_helcaraxe.training.real_thresholds import main, per_observable
+
+    assert per_observable("min", both=True) == {"I": "min", "F": "min"}
+    assert per_observable("I=mean, F=min", both=True) == {"I": "mean", "F": "min"}
+    assert per_observable("I=0.25") == {"I": "0.25"} and per_observable("") == {}
+    with pytest.raises(ValueError):
+        per_observable("min,F=mean", both=True)
+    for bad in ("max", "I=max", "X=min", "min,mean"):
+        with pytest.raises(SystemExit) as exc:
+            main(["--aggregate", bad, "--real", "/nonexistent"])
+        assert exc.value.code == 2
+
+
+def test_set_control_baselines_writes_one_aggregate_or_one_per_observable(tmp_path, network_copy):
+    from auspex_helcaraxe.training.cards import set_control_baselines
+
+    d = network_copy("agg")
+    set_control_baselines(d, {"I": 0.1, "F": 0.2}, aggregate={"I": "mean", "F": "min"})
+    cards = {k: json.loads((d / f"helcaraxe_{k.lower()}obs.json").read_text()) for k in ("I", "F")}
+    assert (cards["I"]["control_aggregate"], cards["F"]["control_aggregate"]) == ("mean", "min")
+    assert (cards["I"]["control_baseline"], cards["F"]["control_baseline"]) == (0.1, 0.2)
+    set_control_baselines(d, {"F": 0.3}, aggregate={"I": "min", "F": "mean"})  # only the observables measured
+    cards = {k: json.loads((d / f"helcaraxe_{k.lower()}obs.json").read_text()) for k in ("I", "F")}
+    assert (cards["I"]["control_aggregate"], cards["F"]["control_aggregate"]) == ("mean", "mean")
+    assert (cards["I"]["control_baseline"], cards["F"]["control_baseline"]) == (0.1, 0.3)

@@ -42,11 +42,14 @@ def set_thresholds(card_dir: str | Path, thresholds: Mapping[str, float], sha256
 
 
 def set_control_baselines(card_dir: str | Path, baselines: Mapping[str, float],
-                          sha256: Mapping[str, str] | None = None, aggregate: str | None = None) -> list[Path]:
+                          sha256: Mapping[str, str] | None = None,
+                          aggregate: str | Mapping[str, str] | None = None) -> list[Path]:
     """Set ``control_baseline`` (``controls.py``) of the card of each observable in ``baselines``, and
-    its ``control_aggregate`` when ``aggregate`` is given."""
-    if aggregate is not None:
-        _set(card_dir, "control_aggregate", {k: aggregate for k in baselines}, sha256)
+    its ``control_aggregate`` when ``aggregate`` gives one (one for all, or per observable)."""
+    if isinstance(aggregate, str):
+        aggregate = {k: aggregate for k in baselines}
+    if aggregate:
+        _set(card_dir, "control_aggregate", {k: a for k, a in aggregate.items() if k in baselines}, sha256)
     return _set(card_dir, "control_baseline", {k: round(float(b), 6) for k, b in baselines.items()}, sha256)
 
 

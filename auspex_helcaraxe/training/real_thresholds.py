@@ -241,6 +241,21 @@ def _p(x: dict) -> str:
     return "–" if not x["n"] else f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}] ({x['k']}/{x['n']})"
 
 
+def per_observable(text: str, both: bool = False) -> dict[str, str]:
+    """``"I=0.25,F=0.3"`` → ``{"I": "0.25", "F": "0.3"}``; with ``both``, a bare value is for I and F.
+    Raises ValueError for an item without ``=`` otherwise."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if both and len(items) == 1 and "=" not in items[0]:
+        return {"I": items[0], "F": items[0]}
+    out = {}
+    for item in items:
+        kind, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(item)
+        out[kind.strip()] = value.strip()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.real_thresholds")
     ap.add_argument("--real", default=None)
@@ -257,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="discount by ice-free control windows (controls.py) with a baseline estimated on the "
                          "clean data sets (re-estimated without the held-out data set in LODO); with --cards "
                          "the baseline is written into the cards as control_baseline")
-    ap.add_argument("--aggregate", choices=sorted(AGGREGATES), default=None,
-                    help="with --controls: pool a range's control windows by this (default: each card's "
+    ap.add_argument("--aggregate", default="", metavar="AGG|KIND=AGG[,KIND=AGG]",
+                    help=f"with --controls: pool a range's control windows by this ({', '.join(sorted(AGGREGATES))}; "
+                         "one for both observables or per observable, e.g. I=mean,F=min; default: each card's "
                          "control_aggregate); with --cards it is written into the cards")
     ap.add_argument("--pair", default="", metavar="KIND=T2[,KIND=T2]",
                     help="with --controls: judge the pair rule (pairs.py) at T2 for these observables; with "
@@ -268,17 +284,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     set_kinds = {k.strip() for k in args.set_threshold.split(",") if k.strip()}
     try:
-        pair_t = {k.strip(): float(v) for k, v in (x.split("=") for x in args.pair.split(",") if x.strip())}
+        pair_t = {k: float(v) for k, v in per_observable(args.pair).items()}
     except ValueError:
         ap.error("--pair: KIND=T2, e.g. I=0.25")
     if set(pair_t) - {"I", "F"} or (pair_t and not args.controls):
         ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
+    try:
+        aggregate = per_observable(args.aggregate, both=True)
+    except ValueError:
+        aggregate = {"": ""}
+    if set(aggregate) - {"I", "F"} or set(aggregate.values()) - set(AGGREGATES):
+        ap.error(f"--aggregate: {', '.join(sorted(AGGREGATES))}, for both observables or as KIND=AGG, e.g. I=mean,F=min")
     if set_kinds - {"I", "F"}:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
-    if args.aggregate or pair_t:  # judged (and, with --cards, written) as if the cards said so
-        nets = {k: Network(n.path, replace(n.card, control_aggregate=args.aggregate or n.card.control_aggregate,
+    if aggregate or pair_t:  # judged (and, with --cards, written) as if the cards said so
+        nets = {k: Network(n.path, replace(n.card, control_aggregate=aggregate.get(k, n.card.control_aggregate),
                                            pair_threshold=pair_t.get(k, n.card.pair_threshold)))
                 for k, n in nets.items()}
     rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
@@ -333,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         sha = {k: n.card.sha256 for k, n in nets.items()}
         blocks = {k: card_block(out[k], command.strip()) for k in rows}
         if args.controls:
-            set_control_baselines(args.cards, baselines, sha, args.aggregate)
+            set_control_baselines(args.cards, baselines, sha, aggregate)
             for k, b in blocks.items():
                 b["control_baseline"] = (f"{baselines[k]:.4f}, the median control-window probability of these clean "
                                          f"data sets, written into the card by this command")
