@@ -346,3 +346,16 @@ def test_set_control_baselines_writes_one_aggregate_or_one_per_observable(tmp_pa
     cards = {k: json.loads((d / f"helcaraxe_{k.lower()}obs.json").read_text()) for k in ("I", "F")}
     assert (cards["I"]["control_aggregate"], cards["F"]["control_aggregate"]) == ("mean", "mean")
     assert (cards["I"]["control_baseline"], cards["F"]["control_baseline"]) == (0.1, 0.3)
+
+
+def test_real_thresholds_writes_each_observables_pooling(shared_dir, network_copy, capsys):
+    """``--aggregate I=mean,F=min --cards``: each card gets its own pooling (a loop variable once
+    overwrote the parsed option, and both cards got the last observable's)."""
+    from auspex_helcaraxe.training.real_thresholds import main
+
+    d = network_copy("pool", control_aggregate="min")
+    assert main(["--real", str(shared_dir / "data" / "real"), "--networks", str(d), "--controls",
+                 "--aggregate", "I=mean,F=min", "--cards", str(d)]) in (0, None)
+    cards = {k: json.loads((d / f"helcaraxe_{k.lower()}obs.json").read_text()) for k in ("I", "F")}
+    assert (cards["I"]["control_aggregate"], cards["F"]["control_aggregate"]) == ("mean", "min")
+    assert "I: control baseline" in capsys.readouterr().out

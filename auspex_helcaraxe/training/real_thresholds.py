@@ -290,17 +290,17 @@ def main(argv: list[str] | None = None) -> int:
     if set(pair_t) - {"I", "F"} or (pair_t and not args.controls):
         ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
     try:
-        aggregate = per_observable(args.aggregate, both=True)
+        aggregates = per_observable(args.aggregate, both=True)
     except ValueError:
-        aggregate = {"": ""}
-    if set(aggregate) - {"I", "F"} or set(aggregate.values()) - set(AGGREGATES):
+        aggregates = {"": ""}
+    if set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES):
         ap.error(f"--aggregate: {', '.join(sorted(AGGREGATES))}, for both observables or as KIND=AGG, e.g. I=mean,F=min")
     if set_kinds - {"I", "F"}:
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
-    if aggregate or pair_t:  # judged (and, with --cards, written) as if the cards said so
-        nets = {k: Network(n.path, replace(n.card, control_aggregate=aggregate.get(k, n.card.control_aggregate),
+    if aggregates or pair_t:  # judged (and, with --cards, written) as if the cards said so
+        nets = {k: Network(n.path, replace(n.card, control_aggregate=aggregates.get(k, n.card.control_aggregate),
                                            pair_threshold=pair_t.get(k, n.card.pair_threshold)))
                 for k, n in nets.items()}
     rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         sha = {k: n.card.sha256 for k, n in nets.items()}
         blocks = {k: card_block(out[k], command.strip()) for k in rows}
         if args.controls:
-            set_control_baselines(args.cards, baselines, sha, aggregate)
+            set_control_baselines(args.cards, baselines, sha, aggregates)
             for k, b in blocks.items():
                 b["control_baseline"] = (f"{baselines[k]:.4f}, the median control-window probability of these clean "
                                          f"data sets, written into the card by this command")
