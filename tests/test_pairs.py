@@ -93,7 +93,8 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
     assert doc["observables"]["I"]["pair_threshold"] == pytest.approx(t2)
     assert doc["observables"]["F"]["pair_threshold"] == pytest.approx(t2)
-    assert doc["observables"]["I"]["control_aggregate"] == "min"  # the shipped cards' pooling of the windows
+    pooling = tuple(doc["observables"][k]["control_aggregate"] for k in ("I", "F"))
+    assert pooling == ("mean", "min")  # the shipped cards' pooling of the windows
     for r in weak:
         assert rows[r.index]["pair"] == paired[0].details["pair"] and rows[r.index]["flagged"]
         assert "paired rings: " in doc["verdict"]["evidence"][str(r.index)] and "(I)" in doc["verdict"]["evidence"][str(r.index)]
