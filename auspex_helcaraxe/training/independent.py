@@ -912,7 +912,8 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
     if one:
         spec = one["specificity"]
         n = one.get("n_datasets") or {}
-        counts = "; ".join(f"{k}: {n[k]['all']} data sets, {n[k]['both']} of them with I and F" for k in ("I", "F") if k in n)
+        counts = "; ".join(f"{k}: {n[k]['all']} data sets, {n[k]['both']} of them with I and F"
+                           for k in ("I", "F") if k in n)
         md += ["", "### Files with only I or only F", "",
                ("Every held-out data set that carries the observable, as a file with only it: those with I and F "
                 "judged again on each observable alone, those with one observable as they are (`ours verdict`: "

@@ -291,9 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
     try:
         aggregates = per_observable(args.aggregate, both=True)
+        bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
     except ValueError:
-        aggregates = {"": ""}
-    if set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES):
+        bad = True
+    if bad:
         ap.error(f"--aggregate: {', '.join(sorted(AGGREGATES))}, for both observables or as KIND=AGG, e.g. I=mean,F=min")
     if set_kinds - {"I", "F"}:
         ap.error("--set-threshold: the observables are I and/or F")
