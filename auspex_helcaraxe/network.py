@@ -85,6 +85,7 @@ class ModelCard:
     control_baseline: float | None = None  # controls.py: discount by ice-free control windows when set
     control_aggregate: str = "mean"  # controls.py: how a range's control-window logits are pooled (mean, min)
     pair_threshold: float | None = None  # pairs.py: when two or more ranges reach it, flag each of them
+    pair_min_reflections: int | None = None  # pairs.py: only ranges whose plot holds at least this many count
     alone_caveat: str | None = None  # what the evaluation says this network misses in a file with no other observable
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -20,14 +20,20 @@ def test_reaching_needs_two_ranges_each_at_the_pair_threshold():
     assert list(pairs.reaching(np.array([0.3, 0.1, nan, 0.26]), 0.25)) == [0, 3]
     assert list(pairs.reaching(np.array([0.3, 0.25, 0.9, nan]), 0.25)) == [0, 1, 2]
     assert list(pairs.reaching(np.array([nan, nan]), 0.25)) == []
+    # only ranges with enough reflections count when the card asks for a minimum
+    p, n = np.array([0.3, 0.4, 0.26, 0.1]), np.array([500, 120, 300, 900])
+    assert list(pairs.reaching(p, 0.25, n, 300)) == [0, 2]
+    assert list(pairs.reaching(p, 0.25, n, 301)) == []  # one well-sampled range left: no pair
+    assert list(pairs.reaching(p, 0.25, n, None)) == [0, 1, 2]
 
 
 class RangeNetwork:
     """Answers per plot by the plot's position in the batch of the observable's ranges (``answers``);
     on control windows (any other batch) ``window``."""
 
-    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5):
-        self.card = ModelCard("fake", "I", threshold=threshold, control_baseline=baseline, pair_threshold=pair)
+    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5, min_reflections=None):
+        self.card = ModelCard("fake", "I", threshold=threshold, control_baseline=baseline, pair_threshold=pair,
+                              pair_min_reflections=min_reflections)
         self.answers, self.window, self.n_ranges = np.asarray(answers, float), window, len(answers)
         self.seen = 0
 
@@ -63,6 +69,15 @@ def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_window
     net = RangeNetwork(answers, window=0.4)
     scores, pair = pairs.check(obs, plots, net, score(obs, plots, net))
     assert pair.ranks == () and np.all(scores.p[[0, 2]] < 0.25)
+    # a minimum number of reflections: the pair stands when both ranges hold it, and its evidence says
+    # so; above the sparser range's count, that range no longer counts and the pair is gone
+    n0, n2 = (int(plots.n_in_range[k]) for k in (0, 2))
+    net = RangeNetwork(answers, window=0.05, min_reflections=min(n0, n2))
+    scores, pair = pairs.check(obs, plots, net, score(obs, plots, net))
+    assert pair.ranks == (0, 2) and pair.min_reflections == min(n0, n2)
+    assert pairs.evidence(scores, pair, plots, "I").endswith(f"each ≥ 0.25 with ≥ {min(n0, n2)} reflections (I)")
+    net = RangeNetwork(answers, window=0.05, min_reflections=min(n0, n2) + 1)
+    assert pairs.check(obs, plots, net, score(obs, plots, net))[1].ranks == ()
     # a card without pair_threshold: untouched
     net = RangeNetwork(answers, window=0.05, pair=None)
     s = score(obs, plots, net)
@@ -80,9 +95,10 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     every = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=plain, extra={"controls": "all"}))
     p = np.array([r.value for r in every.result("helcaraxe", "I").ranges if r.value is not None])
     t2 = float(np.sort(p[p < 0.5])[-2]) - 1e-3  # the two highest sub-threshold I ranges (windows applied) reach it
-    a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_copy("paired", pair_threshold=t2))))
+    paired_cards = network_copy("paired", pair_threshold=t2, pair_min_reflections=1)
+    a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(paired_cards)))
     res = a.result("helcaraxe", "I")
-    assert res.info["pair_threshold"] == pytest.approx(t2)
+    assert res.info["pair_threshold"] == pytest.approx(t2) and res.info["pair_min_reflections"] == 1
     paired = [r for r in res.ranges if "pair" in r.details]
     assert len(paired) >= 2 and all(r.flagged and r.value >= t2 for r in paired)
     weak = [r for r in paired if r.value < 0.5]
@@ -93,6 +109,7 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
     assert doc["observables"]["I"]["pair_threshold"] == pytest.approx(t2)
     assert doc["observables"]["F"]["pair_threshold"] == pytest.approx(t2)
+    assert doc["observables"]["I"]["pair_min_reflections"] == 1
     pooling = tuple(doc["observables"][k]["control_aggregate"] for k in ("I", "F"))
     assert pooling == ("mean", "min")  # the shipped cards' pooling of the windows
     for r in weak:
@@ -105,6 +122,7 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
         assert ("paired rings: " in ev) == (not joint[r.index]["flagged"]), (r.index, ev)
     base_doc = report.to_dict(base)
     assert base_doc["observables"]["I"]["pair_threshold"] is None
+    assert base_doc["observables"]["I"]["pair_min_reflections"] is None
     assert all(r["pair"] is None for r in base_doc["observables"]["I"]["ranges"])
 
 

@@ -86,7 +86,8 @@ def scan_config(detectors: str | Sequence[str], options: AnalysisOptions, plugin
         for kind, net in load_networks(options.networks).items():
             networks[kind] = {"name": net.card.name, "version": net.card.version, "sha256": net.card.sha256,
                               "threshold": net.card.threshold, "control_baseline": net.card.control_baseline,
-                              "control_aggregate": net.card.control_aggregate, "pair_threshold": net.card.pair_threshold}
+                              "control_aggregate": net.card.control_aggregate, "pair_threshold": net.card.pair_threshold,
+                              "pair_min_reflections": net.card.pair_min_reflections}
         card = load_combiner(options.extra.get("joint"))  # the card Analysis uses for the verdict
         if card is not None:
             combiner = hashlib.sha256(Path(card.path).read_bytes()).hexdigest()

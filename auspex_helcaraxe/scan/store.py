@@ -119,11 +119,12 @@ class ScanConfig:
     @property
     def key(self) -> str:
         # a network's decisions depend on its file and on its card's threshold, control windows and
-        # pair threshold; defaults are left out so that keys made before those existed stay valid
+        # pair rule; defaults are left out so that keys made before those existed stay valid
         canonical = {**self.as_dict(), "networks": {
             k: [v.get("sha256"), v.get("threshold"), v.get("control_baseline")]
             + ([v["control_aggregate"]] if v.get("control_aggregate", "mean") != "mean" else [])
             + ([v["pair_threshold"]] if v.get("pair_threshold") is not None else [])
+            + ([v["pair_min_reflections"]] if v.get("pair_min_reflections") is not None else [])
             for k, v in sorted(self.networks.items())}}
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]
 

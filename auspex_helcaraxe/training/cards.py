@@ -54,8 +54,12 @@ def set_control_baselines(card_dir: str | Path, baselines: Mapping[str, float],
 
 
 def set_pair_thresholds(card_dir: str | Path, values: Mapping[str, float],
-                        sha256: Mapping[str, str] | None = None) -> list[Path]:
-    """Set ``pair_threshold`` (``pairs.py``) of the card of each observable in ``values``."""
+                        sha256: Mapping[str, str] | None = None,
+                        min_reflections: Mapping[str, int] | None = None) -> list[Path]:
+    """Set ``pair_threshold`` (``pairs.py``) of the card of each observable in ``values``, and its
+    ``pair_min_reflections`` where ``min_reflections`` gives one."""
+    if min_reflections:
+        _set(card_dir, "pair_min_reflections", {k: int(v) for k, v in min_reflections.items() if k in values}, sha256)
     return _set(card_dir, "pair_threshold", {k: float(v) for k, v in values.items()}, sha256)
 
 

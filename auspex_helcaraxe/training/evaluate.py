@@ -58,6 +58,9 @@ class Item:
     category: str = ""
 
 
+COLUMNS = ("dataset", "category", "kind", "range", "label", "strength", "predictable", "n_reflections")
+
+
 @dataclass
 class Rows:
     """One row per (data set, observable, covered range)."""
@@ -69,11 +72,12 @@ class Rows:
     label: list[float] = field(default_factory=list)  # 1, 0 or nan (unknown)
     strength: list[float] = field(default_factory=list)
     predictable: list[bool] = field(default_factory=list)
+    n_reflections: list[int] = field(default_factory=list)  # in the range's plot
     flagged: dict[str, np.ndarray] = field(default_factory=dict)
     prob: dict[str, np.ndarray] = field(default_factory=dict)
 
     def arrays(self) -> None:
-        for k in ("dataset", "category", "kind", "range", "label", "strength", "predictable"):
+        for k in COLUMNS:
             setattr(self, k, np.asarray(getattr(self, k)))
 
     @classmethod
@@ -81,7 +85,7 @@ class Rows:
         """The rows of ``parts`` (already ``arrays()``-ed) one after another; ``flagged`` / ``prob``
         keep the contenders every part has (e.g. the k-fold networks of each fold as one ``ours``)."""
         out = cls()
-        for k in ("dataset", "category", "kind", "range", "label", "strength", "predictable"):
+        for k in COLUMNS:
             setattr(out, k, np.concatenate([np.asarray(getattr(r, k)) for r in parts]))
         for attr in ("flagged", "prob"):
             names = [n for n in getattr(parts[0], attr) if all(n in getattr(r, attr) for r in parts)]
@@ -141,6 +145,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
                 rows.label.append(math.nan if lab is None else float(lab))
                 rows.strength.append(float(item.strength(kind, r.index)))
                 rows.predictable.append(bool(pred[k]))
+                rows.n_reflections.append(int(plots.n_in_range[k]))
                 ice_flags.append(r.index in ice_ranges_flagged.get(kind, set()))
                 if pred[k]:
                     inputs[kind].append(x[k])
@@ -543,10 +548,13 @@ def evaluate(
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)
         # sections that are not recomputed here are kept, in this order: the independent contamination
-        # models (training.independent), the hand-written leave-one-family-out section, then the k-fold
-        # section (training.kfold)
+        # models (training.independent), the thinned real data sets (training.thinned), the hand-written
+        # leave-one-family-out section, then the k-fold section (training.kfold)
+        from . import thinned
+
         text = out_md.read_text() if out_md.is_file() else ""
-        kept = [_independent_section(out_md), kept_block(text, LOFO_BEGIN, LOFO_END), kept_block(text)]
+        kept = [_independent_section(out_md), kept_block(text, thinned.HEAD, thinned.END),
+                kept_block(text, LOFO_BEGIN, LOFO_END), kept_block(text)]
         out_md.write_text(result["markdown"] + "".join("\n" + k + "\n" for k in kept if k))
         log(f"wrote {out_md} and {fig_path}")
     return result

@@ -42,7 +42,7 @@ FLOOR = 0.5
 
 
 def clean_plots(real_dir: Path, networks=None, controls: bool = False) -> dict[str, list[dict]]:
-    """``{kind: [{"dataset", "range", "p", "p_network", "controls", "training_background"}]}`` for every
+    """``{kind: [{"dataset", "range", "n", "p", "p_network", "controls", "training_background"}]}`` for every
     clean real plot; ``p`` is the detector's probability (discounted by control windows when the card
     has a baseline), ``controls`` the probabilities of the plot's control windows, scored for every
     plot when ``controls`` or when the card has a baseline (empty otherwise)."""
@@ -60,7 +60,8 @@ def clean_plots(real_dir: Path, networks=None, controls: bool = False) -> dict[s
             windows = controls or networks[kind].card.control_baseline is not None
             s = score(obs, plots, networks[kind], controls=windows)
             for k in np.flatnonzero(pred):
-                out[kind].append({"dataset": row.relpath, "range": plots.ranges[k].index, "p": float(s.p[k]),
+                out[kind].append({"dataset": row.relpath, "range": plots.ranges[k].index,
+                                  "n": int(plots.n_in_range[k]), "p": float(s.p[k]),
                                   "p_network": float(s.network[k]), "controls": s.controls[k].tolist(),
                                   "training_background": str(row.path) in train_bg})
     return out
@@ -166,39 +167,46 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
                                       "weak_0.15-0.6": proportion(int((f & weak).sum()), int(weak.sum())),
                                       "specificity": proportion(int((~f & neg).sum()), int(neg.sum())),
                                       **_ice_free_datasets(rows, (kind == k) & np.isfinite(prob) & sel,
-                                                           thr[k], nets[k].card.pair_threshold)}
+                                                           thr[k], nets[k].card.pair_threshold,
+                                                           nets[k].card.pair_min_reflections)}
         out[name] = res
     return out
 
 
-def pair_result(rows: list[dict], t2: float) -> dict:
+def pair_result(rows: list[dict], t2: float, min_reflections: int | None = None) -> dict:
     """The pair rule (``pairs.py``) at ``t2`` on clean plots: the data sets it flags (at least two plots
-    at ``p`` ≥ t2) and, per data set, its second-highest ``p`` (the rule flags a data set when that
-    reaches t2), highest first. ``p`` must have every control window applied (``clean_plots`` with
-    ``controls``), as the runtime applies them before the rule decides."""
+    at ``p`` ≥ t2, counting only plots with ≥ ``min_reflections`` reflections when given) and, per data
+    set, its second-highest ``p`` among those plots (the rule flags a data set when that reaches t2),
+    highest first. ``p`` must have every control window applied (``clean_plots`` with ``controls``), as
+    the runtime applies them before the rule decides."""
     by: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        by[r["dataset"]].append(r["p"])
+        by[r["dataset"]]  # every data set counts, also one without a plot that may pair
+        if min_reflections is None or r["n"] >= min_reflections:
+            by[r["dataset"]].append(r["p"])
     second = sorted(((sorted(v)[-2], d) for d, v in by.items() if len(v) >= 2), reverse=True)
     flagged = [d for v, d in second if v >= t2]
-    return {"pair_threshold": t2, "datasets": len(by),
+    return {"pair_threshold": t2, "pair_min_reflections": min_reflections, "datasets": len(by),
             "specificity_per_dataset": proportion(len(by) - len(flagged), len(by)),
             "flagged_datasets": flagged, "highest_second_p": [(d, round(v, 4)) for v, d in second[:5]]}
 
 
-def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None) -> dict:
+def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None,
+                       min_reflections: int | None = None) -> dict:
     """Per data set, on the data sets whose plots in ``m`` carry no simulated ice at all: the share not
     flagged at ``threshold`` and, when ``t2`` is set, not flagged by the threshold or the pair rule
-    (``pairs.py``: at least two plots at p ≥ t2; ``collect`` applies every control window)."""
+    (``pairs.py``: at least two plots at p ≥ t2, each with ≥ ``min_reflections`` reflections when
+    given; ``collect`` applies every control window)."""
     from ..pairs import reaching
 
     p, ds = rows.prob["ours"], rows.dataset
     free = [d for d in np.unique(ds[m]) if np.all(rows.strength[m & (ds == d)] == 0)]
     alone = pair = 0
     for d in free:
-        q = p[m & (ds == d)]
+        sel = m & (ds == d)
+        q = p[sel]
         alone += bool(np.any(q >= threshold))
-        pair += bool(np.any(q >= threshold) or (t2 is not None and len(reaching(q, t2))))
+        pair += bool(np.any(q >= threshold) or (t2 is not None and len(reaching(q, t2, rows.n_reflections[sel], min_reflections))))
     out = {"ice_free_datasets_specificity": proportion(len(free) - alone, len(free))}
     if t2 is not None:
         out["ice_free_datasets_specificity_with_pair"] = proportion(len(free) - pair, len(free))
@@ -279,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair", default="", metavar="KIND=T2[,KIND=T2]",
                     help="with --controls: judge the pair rule (pairs.py) at T2 for these observables; with "
                          "--cards T2 is written into their cards as pair_threshold")
+    ap.add_argument("--pair-min-reflections", default="", metavar="KIND=N[,KIND=N]",
+                    help="with --pair: count only plots with at least N reflections toward a pair; with --cards "
+                         "N is written into the cards as pair_min_reflections")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -289,6 +300,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pair: KIND=T2, e.g. I=0.25")
     if set(pair_t) - {"I", "F"} or (pair_t and not args.controls):
         ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
+    try:
+        pair_n = {k: int(v) for k, v in per_observable(args.pair_min_reflections).items()}
+    except ValueError:
+        ap.error("--pair-min-reflections: KIND=N, e.g. I=300")
+    if set(pair_n) - set(pair_t):
+        ap.error("--pair-min-reflections: only for observables given to --pair")
     try:
         aggregates = per_observable(args.aggregate, both=True)
         bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
@@ -302,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     nets = load_networks(args.networks)
     if aggregates or pair_t:  # judged (and, with --cards, written) as if the cards said so
         nets = {k: Network(n.path, replace(n.card, control_aggregate=aggregates.get(k, n.card.control_aggregate),
-                                           pair_threshold=pair_t.get(k, n.card.pair_threshold)))
+                                           pair_threshold=pair_t.get(k, n.card.pair_threshold),
+                                           pair_min_reflections=pair_n.get(k, n.card.pair_min_reflections)))
                 for k, n in nets.items()}
     rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
     out = {}
@@ -331,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  LODO FP per range: {fpr}")
         print(f"  threshold by the same rule on all clean data sets: {res['all_data_threshold']:.3f}")
         if kind in pair_t:
-            res["pair"] = pr = pair_result(rs, pair_t[kind])
-            print(f"  pair rule at {pr['pair_threshold']}: spec/data set {_p(pr['specificity_per_dataset'])}  "
+            res["pair"] = pr = pair_result(rs, pair_t[kind], pair_n.get(kind))
+            print(f"  pair rule at {pr['pair_threshold']} (plots with >= {pr['pair_min_reflections']} reflections): spec/data set {_p(pr['specificity_per_dataset'])}  "
                   f"flagged {pr['flagged_datasets']}  highest second p {pr['highest_second_p']}")
     if args.sensitivity:
         alts = {"card": {k: out[k]["card_threshold"] for k in out},
@@ -368,12 +386,14 @@ def main(argv: list[str] | None = None) -> int:
                 b["threshold_decision"] = (f"card threshold set by this command: the rule above on all clean data sets "
                                            f"({out[k]['card_threshold']:.4f}; it was {nets[k].card.threshold} before)")
         if pair_t:
-            set_pair_thresholds(args.cards, {k: t for k, t in pair_t.items() if k in rows}, sha)
+            set_pair_thresholds(args.cards, {k: t for k, t in pair_t.items() if k in rows}, sha,
+                                {k: v for k, v in pair_n.items() if k in rows})
             for k in pair_t:
                 if k in blocks:
                     pr = out[k]["pair"]
                     blocks[k]["pair_rule"] = {
-                        "pair_threshold": pr["pair_threshold"], "flagged_datasets": pr["flagged_datasets"],
+                        "pair_threshold": pr["pair_threshold"], "pair_min_reflections": pr["pair_min_reflections"],
+                        "flagged_datasets": pr["flagged_datasets"],
                         "specificity_per_dataset": f"{pr['specificity_per_dataset']['k']}/{pr['specificity_per_dataset']['n']}",
                         "highest_second_p": pr["highest_second_p"],
                         "note": "fixed before its test (docs/independent_notes.md), not chosen by this command"}
