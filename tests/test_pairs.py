@@ -27,6 +27,17 @@ def test_reaching_needs_two_ranges_each_at_the_pair_threshold():
     assert list(pairs.reaching(p, 0.25, n, None)) == [0, 1, 2]
 
 
+def test_pair_result_on_clean_plots_counts_only_well_sampled_plots():
+    from auspex_helcaraxe.training.real_thresholds import pair_result
+
+    rows = [{"dataset": "a", "p": 0.3, "n": 500}, {"dataset": "a", "p": 0.28, "n": 150},
+            {"dataset": "a", "p": 0.1, "n": 900}, {"dataset": "b", "p": 0.4, "n": 100}]
+    assert pair_result(rows, 0.25)["flagged_datasets"] == ["a"]
+    res = pair_result(rows, 0.25, 300)
+    assert res["flagged_datasets"] == [] and res["datasets"] == 2 and res["pair_min_reflections"] == 300
+    assert res["highest_second_p"] == [("a", 0.1)]  # the second-highest among a's plots with >= 300
+
+
 class RangeNetwork:
     """Answers per plot by the plot's position in the batch of the observable's ranges (``answers``);
     on control windows (any other batch) ``window``."""
@@ -140,3 +151,14 @@ def test_resolution_plot_legend_names_the_pair_rule(network_copy):
         labels = ax.get_legend_handles_labels()[1]
         assert len(labels) == 1 and labels[0].startswith("Helcaraxe p ≥ ")
         assert ("paired rings ≥ 0.01" in labels[0]) == has_pair
+
+
+def test_real_thresholds_refuses_a_minimum_without_its_pair_rule(capsys):
+    from auspex_helcaraxe.training.real_thresholds import main
+
+    for argv in (["--pair-min-reflections", "I=300"],
+                 ["--controls", "--pair", "I=0.25", "--pair-min-reflections", "I=many"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    assert "--pair-min-reflections" in capsys.readouterr().err

@@ -90,4 +90,5 @@ def test_shipped_cards_keep_the_real_clean_bound(shared_dir):
         assert at_card["specificity_per_dataset"]["value"] >= DATASET_TARGET, (kind, at_card["false_positive_plots"])
     # the I card's pair rule (pairs.py) flags no clean real data set (its windows applied, as at run time)
     assert nets["I"].card.pair_threshold is not None and nets["F"].card.pair_threshold is None
-    assert pair_result(rows["I"], nets["I"].card.pair_threshold)["flagged_datasets"] == []
+    card = nets["I"].card
+    assert pair_result(rows["I"], card.pair_threshold, card.pair_min_reflections)["flagged_datasets"] == []
