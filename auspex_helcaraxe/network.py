@@ -85,7 +85,7 @@ class ModelCard:
     control_baseline: float | None = None  # controls.py: discount by ice-free control windows when set
     control_aggregate: str = "mean"  # controls.py: how a range's control-window logits are pooled (mean, min)
     pair_threshold: float | None = None  # pairs.py: when two or more ranges reach it, flag each of them
-    pair_min_reflections: int | None = None  # pairs.py: only ranges whose plot holds at least this many count
+    pair_steps: tuple[tuple[int, float], ...] | None = None  # pairs.py: t₂ by plot size, [[min_n, t2], ...]
     alone_caveat: str | None = None  # what the evaluation says this network misses in a file with no other observable
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,11 +95,24 @@ class ModelCard:
         kwargs = {k: v for k, v in data.items() if k in known}
         if "input_shape" in kwargs:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
+        if kwargs.get("pair_steps") is not None:
+            kwargs["pair_steps"] = tuple((int(n), float(t)) for n, t in kwargs["pair_steps"])
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
+
+    def __post_init__(self) -> None:
+        steps = self.pair_steps
+        if steps is not None:
+            mins = [n for n, _ in steps]
+            if (not steps or mins != sorted(mins, reverse=True) or len(set(mins)) < len(mins)
+                    or self.pair_threshold is None or steps[0][1] != self.pair_threshold):
+                raise NetworkError(f"{self.name}: pair_steps must list [min_reflections, t2] by decreasing minimum, "
+                                   f"the first t2 being pair_threshold ({self.pair_threshold}); got {list(steps)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
+        if self.pair_steps is not None:
+            d["pair_steps"] = [list(x) for x in self.pair_steps]
         extra = d.pop("extra")
         d.update(extra)
         return d

@@ -88,7 +88,7 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
             "control_baseline": hel.info.get("control_baseline") if hel is not None else None,
             "control_aggregate": hel.info.get("control_aggregate") if hel is not None else None,
             "pair_threshold": hel.info.get("pair_threshold") if hel is not None else None,
-            "pair_min_reflections": hel.info.get("pair_min_reflections") if hel is not None else None,
+            "pair_steps": hel.info.get("pair_steps") if hel is not None else None,
             "icefinder_cutoff": ice.info.get("cutoff") if ice is not None else None,
             "decided_by": deciding.detector if deciding else None,
             "ranges": rows,

@@ -20,31 +20,36 @@ def test_reaching_needs_two_ranges_each_at_the_pair_threshold():
     assert list(pairs.reaching(np.array([0.3, 0.1, nan, 0.26]), 0.25)) == [0, 3]
     assert list(pairs.reaching(np.array([0.3, 0.25, 0.9, nan]), 0.25)) == [0, 1, 2]
     assert list(pairs.reaching(np.array([nan, nan]), 0.25)) == []
-    # only ranges with enough reflections count when the card asks for a minimum
-    p, n = np.array([0.3, 0.4, 0.26, 0.1]), np.array([500, 120, 300, 900])
-    assert list(pairs.reaching(p, 0.25, n, 300)) == [0, 2]
-    assert list(pairs.reaching(p, 0.25, n, 301)) == []  # one well-sampled range left: no pair
-    assert list(pairs.reaching(p, 0.25, n, None)) == [0, 1, 2]
+    # one t2 per range: t2 by the plot's size (steps of the card)
+    steps = ((400, 0.25), (200, 0.30), (50, 0.45))
+    n = np.array([500, 120, 300, 900, 20])
+    t2 = pairs.thresholds(0.25, steps, n)
+    np.testing.assert_array_equal(t2, [0.25, 0.45, 0.30, 0.25, np.inf])  # below every minimum: never counts
+    assert pairs.thresholds(0.25, None, n) == 0.25
+    assert list(pairs.reaching(np.array([0.3, 0.4, 0.29, 0.1, 0.99]), t2)) == []  # 0.4 < 0.45, 0.29 < 0.30
+    assert list(pairs.reaching(np.array([0.3, 0.46, 0.31, 0.1, 0.99]), t2)) == [0, 1, 2]
 
 
 def test_pair_result_on_clean_plots_counts_only_well_sampled_plots():
     from auspex_helcaraxe.training.real_thresholds import pair_result
 
     rows = [{"dataset": "a", "p": 0.3, "n": 500}, {"dataset": "a", "p": 0.28, "n": 150},
-            {"dataset": "a", "p": 0.1, "n": 900}, {"dataset": "b", "p": 0.4, "n": 100}]
-    assert pair_result(rows, 0.25)["flagged_datasets"] == ["a"]
-    res = pair_result(rows, 0.25, 300)
-    assert res["flagged_datasets"] == [] and res["datasets"] == 2 and res["pair_min_reflections"] == 300
-    assert res["highest_second_p"] == [("a", 0.1)]  # the second-highest among a's plots with >= 300
+            {"dataset": "a", "p": 0.1, "n": 900}, {"dataset": "b", "p": 0.4, "n": 100}, {"dataset": "b", "p": 0.9, "n": 10}]
+    assert pair_result(rows, 0.25)["flagged_datasets"] == ["b", "a"]
+    res = pair_result(rows, 0.25, ((400, 0.25), (50, 0.45)))
+    assert res["flagged_datasets"] == [] and res["datasets"] == 2 and res["pair_steps"] == [[400, 0.25], [50, 0.45]]
+    # a's margins p - t2 + 0.25: 0.30, 0.28 - 0.45 + 0.25 = 0.08, 0.10; b has one plot that counts (10 < 50)
+    assert res["highest_second_p"] == [("a", pytest.approx(0.1))]
+    assert pair_result(rows, 0.25, ((400, 0.25), (100, 0.27)))["flagged_datasets"] == ["a"]
 
 
 class RangeNetwork:
     """Answers per plot by the plot's position in the batch of the observable's ranges (``answers``);
     on control windows (any other batch) ``window``."""
 
-    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5, min_reflections=None):
+    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5, steps=None):
         self.card = ModelCard("fake", "I", threshold=threshold, control_baseline=baseline, pair_threshold=pair,
-                              pair_min_reflections=min_reflections)
+                              pair_steps=steps)
         self.answers, self.window, self.n_ranges = np.asarray(answers, float), window, len(answers)
         self.seen = 0
 
@@ -80,14 +85,17 @@ def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_window
     net = RangeNetwork(answers, window=0.4)
     scores, pair = pairs.check(obs, plots, net, score(obs, plots, net))
     assert pair.ranks == () and np.all(scores.p[[0, 2]] < 0.25)
-    # a minimum number of reflections: the pair stands when both ranges hold it, and its evidence says
-    # so; above the sparser range's count, that range no longer counts and the pair is gone
+    # t2 by plot size: the pair stands while both ranges are at or above their step's t2, and its evidence
+    # says which t2 each met; when the sparser range's step asks for more than its p, the pair is gone
     n0, n2 = (int(plots.n_in_range[k]) for k in (0, 2))
-    net = RangeNetwork(answers, window=0.05, min_reflections=min(n0, n2))
+    small = min(n0, n2)
+    net = RangeNetwork(answers, window=0.05, steps=((small + 1, 0.25), (0, 0.30)))
     scores, pair = pairs.check(obs, plots, net, score(obs, plots, net))
-    assert pair.ranks == (0, 2) and pair.min_reflections == min(n0, n2)
-    assert pairs.evidence(scores, pair, plots, "I").endswith(f"each ≥ 0.25 with ≥ {min(n0, n2)} reflections (I)")
-    net = RangeNetwork(answers, window=0.05, min_reflections=min(n0, n2) + 1)
+    assert pair.ranks == (0, 2)
+    ev = pairs.evidence(scores, pair, plots, "I")
+    t2 = [0.25 if n > small else 0.30 for n in (n0, n2)]
+    assert ev.endswith(f"each ≥ its t₂ {t2[0]:.2f}, {t2[1]:.2f} for {n0}, {n2} reflections (I)"), ev
+    net = RangeNetwork(answers, window=0.05, steps=((small + 1, 0.25), (0, 0.36)))
     assert pairs.check(obs, plots, net, score(obs, plots, net))[1].ranks == ()
     # a card without pair_threshold: untouched
     net = RangeNetwork(answers, window=0.05, pair=None)
@@ -106,10 +114,10 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     every = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=plain, extra={"controls": "all"}))
     p = np.array([r.value for r in every.result("helcaraxe", "I").ranges if r.value is not None])
     t2 = float(np.sort(p[p < 0.5])[-2]) - 1e-3  # the two highest sub-threshold I ranges (windows applied) reach it
-    paired_cards = network_copy("paired", pair_threshold=t2, pair_min_reflections=1)
+    paired_cards = network_copy("paired", pair_threshold=t2, pair_steps=[[1, t2]])
     a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(paired_cards)))
     res = a.result("helcaraxe", "I")
-    assert res.info["pair_threshold"] == pytest.approx(t2) and res.info["pair_min_reflections"] == 1
+    assert res.info["pair_threshold"] == pytest.approx(t2) and res.info["pair_steps"] == [[1, t2]]
     paired = [r for r in res.ranges if "pair" in r.details]
     assert len(paired) >= 2 and all(r.flagged and r.value >= t2 for r in paired)
     weak = [r for r in paired if r.value < 0.5]
@@ -120,7 +128,7 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
     assert doc["observables"]["I"]["pair_threshold"] == pytest.approx(t2)
     assert doc["observables"]["F"]["pair_threshold"] == pytest.approx(t2)
-    assert doc["observables"]["I"]["pair_min_reflections"] == 1
+    assert doc["observables"]["I"]["pair_steps"] == [[1, pytest.approx(t2)]]
     pooling = tuple(doc["observables"][k]["control_aggregate"] for k in ("I", "F"))
     assert pooling == ("mean", "min")  # the shipped cards' pooling of the windows
     for r in weak:
@@ -133,7 +141,7 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
         assert ("paired rings: " in ev) == (not joint[r.index]["flagged"]), (r.index, ev)
     base_doc = report.to_dict(base)
     assert base_doc["observables"]["I"]["pair_threshold"] is None
-    assert base_doc["observables"]["I"]["pair_min_reflections"] is None
+    assert base_doc["observables"]["I"]["pair_steps"] is None
     assert all(r["pair"] is None for r in base_doc["observables"]["I"]["ranges"])
 
 
@@ -156,9 +164,22 @@ def test_resolution_plot_legend_names_the_pair_rule(network_copy):
 def test_real_thresholds_refuses_a_minimum_without_its_pair_rule(capsys):
     from auspex_helcaraxe.training.real_thresholds import main
 
-    for argv in (["--pair-min-reflections", "I=300"],
-                 ["--controls", "--pair", "I=0.25", "--pair-min-reflections", "I=many"]):
+    for argv in (["--pair-steps", "I=400:0.25/0:0.45"],
+                 ["--controls", "--pair", "I=0.25", "--pair-steps", "I=400:0.3/0:0.45"],
+                 ["--controls", "--pair", "I=0.25", "--pair-steps", "I=many"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
-    assert "--pair-min-reflections" in capsys.readouterr().err
+    assert "--pair-steps" in capsys.readouterr().err
+
+
+def test_card_steps_must_start_at_the_pair_threshold_and_decrease():
+    from auspex_helcaraxe.network import NetworkError
+
+    card = ModelCard.from_dict({"name": "x", "observable": "I", "pair_threshold": 0.25,
+                                "pair_steps": [[400, 0.25], [0, 0.45]]})
+    assert card.pair_steps == ((400, 0.25), (0, 0.45))
+    assert card.to_dict()["pair_steps"] == [[400, 0.25], [0, 0.45]]
+    for steps in ([[0, 0.45], [400, 0.25]], [[400, 0.3], [0, 0.45]], []):
+        with pytest.raises(NetworkError, match="pair_steps"):
+            ModelCard("x", "I", pair_threshold=0.25, pair_steps=tuple(map(tuple, steps)))

@@ -494,5 +494,5 @@ def test_config_key_changes_with_the_cards_threshold_and_control_baseline():
     assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": None}}).key == key
     assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25}}).key != key
     paired = ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25}}).key
-    assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25, "pair_min_reflections": None}}).key == paired
-    assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25, "pair_min_reflections": 300}}).key != paired
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25, "pair_steps": None}}).key == paired
+    assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25, "pair_steps": [[400, 0.25], [0, 0.45]]}}).key != paired

@@ -91,4 +91,4 @@ def test_shipped_cards_keep_the_real_clean_bound(shared_dir):
     # the I card's pair rule (pairs.py) flags no clean real data set (its windows applied, as at run time)
     assert nets["I"].card.pair_threshold is not None and nets["F"].card.pair_threshold is None
     card = nets["I"].card
-    assert pair_result(rows["I"], card.pair_threshold, card.pair_min_reflections)["flagged_datasets"] == []
+    assert pair_result(rows["I"], card.pair_threshold, card.pair_steps)["flagged_datasets"] == []

@@ -64,8 +64,8 @@ class HelcaraxeDetector:
                 info["control_aggregate"] = scores.aggregate
             if pair is not None:
                 info["pair_threshold"] = pair.threshold
-                if pair.min_reflections is not None:
-                    info["pair_min_reflections"] = pair.min_reflections
+                if network.card.pair_steps is not None:
+                    info["pair_steps"] = [list(x) for x in network.card.pair_steps]
         results = _range_results(plots, scores, threshold, kind, pair)
         if network is None:
             message = NO_NETWORK_HINT

@@ -124,7 +124,7 @@ class ScanConfig:
             k: [v.get("sha256"), v.get("threshold"), v.get("control_baseline")]
             + ([v["control_aggregate"]] if v.get("control_aggregate", "mean") != "mean" else [])
             + ([v["pair_threshold"]] if v.get("pair_threshold") is not None else [])
-            + ([v["pair_min_reflections"]] if v.get("pair_min_reflections") is not None else [])
+            + ([v["pair_steps"]] if v.get("pair_steps") is not None else [])
             for k, v in sorted(self.networks.items())}}
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -55,11 +55,12 @@ def set_control_baselines(card_dir: str | Path, baselines: Mapping[str, float],
 
 def set_pair_thresholds(card_dir: str | Path, values: Mapping[str, float],
                         sha256: Mapping[str, str] | None = None,
-                        min_reflections: Mapping[str, int] | None = None) -> list[Path]:
+                        steps: Mapping[str, Any] | None = None) -> list[Path]:
     """Set ``pair_threshold`` (``pairs.py``) of the card of each observable in ``values``, and its
-    ``pair_min_reflections`` where ``min_reflections`` gives one."""
-    if min_reflections:
-        _set(card_dir, "pair_min_reflections", {k: int(v) for k, v in min_reflections.items() if k in values}, sha256)
+    ``pair_steps`` (t₂ by plot size) where ``steps`` names the observable (None removes them)."""
+    for k, v in (steps or {}).items():
+        if k in values:
+            _set(card_dir, "pair_steps", {k: [[int(n), float(t)] for n, t in v] if v else None}, sha256)
     return _set(card_dir, "pair_threshold", {k: float(v) for k, v in values.items()}, sha256)
 
 

@@ -168,36 +168,39 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
                                       "specificity": proportion(int((~f & neg).sum()), int(neg.sum())),
                                       **_ice_free_datasets(rows, (kind == k) & np.isfinite(prob) & sel,
                                                            thr[k], nets[k].card.pair_threshold,
-                                                           nets[k].card.pair_min_reflections)}
+                                                           nets[k].card.pair_steps)}
         out[name] = res
     return out
 
 
-def pair_result(rows: list[dict], t2: float, min_reflections: int | None = None) -> dict:
-    """The pair rule (``pairs.py``) at ``t2`` on clean plots: the data sets it flags (at least two plots
-    at ``p`` ≥ t2, counting only plots with ≥ ``min_reflections`` reflections when given) and, per data
-    set, its second-highest ``p`` among those plots (the rule flags a data set when that reaches t2),
-    highest first. ``p`` must have every control window applied (``clean_plots`` with ``controls``), as
-    the runtime applies them before the rule decides."""
+def pair_result(rows: list[dict], t2: float, steps=None) -> dict:
+    """The pair rule (``pairs.py``) at ``t2`` (by plot size with ``steps``) on clean plots: the data sets
+    it flags (at least two plots at ``p`` ≥ their t₂) and, per data set, its second-highest margin
+    ``p − t₂`` + t2 (the rule flags a data set when that reaches t2; without steps it is the
+    second-highest ``p``), highest first. ``p`` must have every control window applied
+    (``clean_plots`` with ``controls``), as the runtime applies them before the rule decides."""
+    from ..pairs import thresholds
+
     by: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        by[r["dataset"]]  # every data set counts, also one without a plot that may pair
-        if min_reflections is None or r["n"] >= min_reflections:
-            by[r["dataset"]].append(r["p"])
+        own = float(np.max(thresholds(t2, steps, np.array([r["n"]]))))  # inf: the plot never counts
+        if np.isfinite(own):
+            by[r["dataset"]].append(r["p"] - own + t2)
+        else:
+            by[r["dataset"]]  # the data set still counts
     second = sorted(((sorted(v)[-2], d) for d, v in by.items() if len(v) >= 2), reverse=True)
     flagged = [d for v, d in second if v >= t2]
-    return {"pair_threshold": t2, "pair_min_reflections": min_reflections, "datasets": len(by),
+    return {"pair_threshold": t2, "pair_steps": [list(x) for x in steps] if steps else None, "datasets": len(by),
             "specificity_per_dataset": proportion(len(by) - len(flagged), len(by)),
             "flagged_datasets": flagged, "highest_second_p": [(d, round(v, 4)) for v, d in second[:5]]}
 
 
-def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None,
-                       min_reflections: int | None = None) -> dict:
+def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None, steps=None) -> dict:
     """Per data set, on the data sets whose plots in ``m`` carry no simulated ice at all: the share not
     flagged at ``threshold`` and, when ``t2`` is set, not flagged by the threshold or the pair rule
-    (``pairs.py``: at least two plots at p ≥ t2, each with ≥ ``min_reflections`` reflections when
-    given; ``collect`` applies every control window)."""
-    from ..pairs import reaching
+    (``pairs.py``: at least two plots at p ≥ their t₂, by plot size with ``steps``; ``collect``
+    applies every control window)."""
+    from ..pairs import reaching, thresholds
 
     p, ds = rows.prob["ours"], rows.dataset
     free = [d for d in np.unique(ds[m]) if np.all(rows.strength[m & (ds == d)] == 0)]
@@ -206,7 +209,8 @@ def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None,
         sel = m & (ds == d)
         q = p[sel]
         alone += bool(np.any(q >= threshold))
-        pair += bool(np.any(q >= threshold) or (t2 is not None and len(reaching(q, t2, rows.n_reflections[sel], min_reflections))))
+        pair += bool(np.any(q >= threshold)
+                     or (t2 is not None and len(reaching(q, thresholds(t2, steps, rows.n_reflections[sel])))))
     out = {"ice_free_datasets_specificity": proportion(len(free) - alone, len(free))}
     if t2 is not None:
         out["ice_free_datasets_specificity_with_pair"] = proportion(len(free) - pair, len(free))
@@ -287,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair", default="", metavar="KIND=T2[,KIND=T2]",
                     help="with --controls: judge the pair rule (pairs.py) at T2 for these observables; with "
                          "--cards T2 is written into their cards as pair_threshold")
-    ap.add_argument("--pair-min-reflections", default="", metavar="KIND=N[,KIND=N]",
-                    help="with --pair: count only plots with at least N reflections toward a pair; with --cards "
-                         "N is written into the cards as pair_min_reflections")
+    ap.add_argument("--pair-steps", default="", metavar="KIND=N:T2/N:T2/...",
+                    help="with --pair: t2 by plot size (pairs.py), e.g. I=400:0.25/200:0.30/0:0.45 (largest minimum "
+                         "first, its t2 that of --pair); with --cards written into the cards as pair_steps")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -301,11 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     if set(pair_t) - {"I", "F"} or (pair_t and not args.controls):
         ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
     try:
-        pair_n = {k: int(v) for k, v in per_observable(args.pair_min_reflections).items()}
+        pair_steps = {k: tuple((int(n), float(t)) for n, t in (step.split(":") for step in v.split("/")))
+                      for k, v in per_observable(args.pair_steps).items()}
     except ValueError:
-        ap.error("--pair-min-reflections: KIND=N, e.g. I=300")
-    if set(pair_n) - set(pair_t):
-        ap.error("--pair-min-reflections: only for observables given to --pair")
+        ap.error("--pair-steps: KIND=N:T2/N:T2/..., e.g. I=400:0.25/200:0.30/0:0.45")
+    if set(pair_steps) - set(pair_t) or any(s[0][1] != pair_t[k] for k, s in pair_steps.items()):
+        ap.error("--pair-steps: only for observables given to --pair, the first step's t2 being theirs")
     try:
         aggregates = per_observable(args.aggregate, both=True)
         bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
@@ -320,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     if aggregates or pair_t:  # judged (and, with --cards, written) as if the cards said so
         nets = {k: Network(n.path, replace(n.card, control_aggregate=aggregates.get(k, n.card.control_aggregate),
                                            pair_threshold=pair_t.get(k, n.card.pair_threshold),
-                                           pair_min_reflections=pair_n.get(k, n.card.pair_min_reflections)))
+                                           pair_steps=pair_steps.get(k, n.card.pair_steps if k not in pair_t else None)))
                 for k, n in nets.items()}
     rows = {k: v for k, v in clean_plots(real_dir, nets, args.controls).items() if v}
     out = {}
@@ -349,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  LODO FP per range: {fpr}")
         print(f"  threshold by the same rule on all clean data sets: {res['all_data_threshold']:.3f}")
         if kind in pair_t:
-            res["pair"] = pr = pair_result(rs, pair_t[kind], pair_n.get(kind))
-            print(f"  pair rule at {pr['pair_threshold']} (plots with >= {pr['pair_min_reflections']} reflections): spec/data set {_p(pr['specificity_per_dataset'])}  "
+            res["pair"] = pr = pair_result(rs, pair_t[kind], pair_steps.get(kind))
+            print(f"  pair rule at {pr['pair_threshold']} (steps {pr['pair_steps']}): spec/data set {_p(pr['specificity_per_dataset'])}  "
                   f"flagged {pr['flagged_datasets']}  highest second p {pr['highest_second_p']}")
     if args.sensitivity:
         alts = {"card": {k: out[k]["card_threshold"] for k in out},
@@ -387,12 +392,12 @@ def main(argv: list[str] | None = None) -> int:
                                            f"({out[k]['card_threshold']:.4f}; it was {nets[k].card.threshold} before)")
         if pair_t:
             set_pair_thresholds(args.cards, {k: t for k, t in pair_t.items() if k in rows}, sha,
-                                {k: v for k, v in pair_n.items() if k in rows})
+                                {k: pair_steps.get(k) for k in pair_t if k in rows})
             for k in pair_t:
                 if k in blocks:
                     pr = out[k]["pair"]
                     blocks[k]["pair_rule"] = {
-                        "pair_threshold": pr["pair_threshold"], "pair_min_reflections": pr["pair_min_reflections"],
+                        "pair_threshold": pr["pair_threshold"], "pair_steps": pr["pair_steps"],
                         "flagged_datasets": pr["flagged_datasets"],
                         "specificity_per_dataset": f"{pr['specificity_per_dataset']['k']}/{pr['specificity_per_dataset']['n']}",
                         "highest_second_p": pr["highest_second_p"],
