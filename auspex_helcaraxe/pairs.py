@@ -78,11 +78,12 @@ def check(obs: Observable, plots: RangePlots, network, scores: Scores,
 
 
 def evidence(scores: Scores, pair: Pair, plots: RangePlots, kind: str) -> str:
-    """One line: what a pair flag rests on."""
+    """One line: what a pair flag rests on, with each plot's number of reflections (pairs of sparse plots
+    arise by chance far more often; docs/evaluation.md, thinned real data sets)."""
     idx = ", ".join(str(plots.ranges[k].index) for k in pair.ranks)
     ps = ", ".join(f"{scores.p[k]:.2f}" for k in pair.ranks)
-    if pair.thresholds is None:
-        return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ {pair.threshold:.2f} ({kind})"
-    t2 = ", ".join(f"{pair.thresholds[k]:.2f}" for k in pair.ranks)
     n = ", ".join(str(int(plots.n_in_range[k])) for k in pair.ranks)
-    return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ its t₂ {t2} for {n} reflections ({kind})"
+    if pair.thresholds is None:
+        return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ {pair.threshold:.2f} ({kind}; {n} reflections)"
+    t2 = ", ".join(f"{pair.thresholds[k]:.2f}" for k in pair.ranks)
+    return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ its t₂ {t2} by size ({kind}; {n} reflections)"

@@ -94,7 +94,7 @@ def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_window
     assert pair.ranks == (0, 2)
     ev = pairs.evidence(scores, pair, plots, "I")
     t2 = [0.25 if n > small else 0.30 for n in (n0, n2)]
-    assert ev.endswith(f"each ≥ its t₂ {t2[0]:.2f}, {t2[1]:.2f} for {n0}, {n2} reflections (I)"), ev
+    assert ev.endswith(f"each ≥ its t₂ {t2[0]:.2f}, {t2[1]:.2f} by size (I; {n0}, {n2} reflections)"), ev
     net = RangeNetwork(answers, window=0.05, steps=((small + 1, 0.25), (0, 0.36)))
     assert pairs.check(obs, plots, net, score(obs, plots, net))[1].ranks == ()
     # a card without pair_threshold: untouched
@@ -133,7 +133,8 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     assert pooling == ("mean", "min")  # the shipped cards' pooling of the windows
     for r in weak:
         assert rows[r.index]["pair"] == paired[0].details["pair"] and rows[r.index]["flagged"]
-        assert "paired rings: " in doc["verdict"]["evidence"][str(r.index)] and "(I)" in doc["verdict"]["evidence"][str(r.index)]
+        assert "paired rings: " in doc["verdict"]["evidence"][str(r.index)] and "(I; " in doc["verdict"]["evidence"][str(r.index)]
+        assert doc["verdict"]["evidence"][str(r.index)].endswith(" reflections)")
     joint = {j["index"]: j for j in a.joint}
     assert joint, "the demo data set has I and F: the joint rule decides its ranges"
     for r in paired:  # a range the joint rule flags keeps the joint evidence alone; one it declines, the pair's
