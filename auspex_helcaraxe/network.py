@@ -101,10 +101,10 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         steps = self.pair_steps
-        if steps is not None:
+        if steps is not None and self.pair_threshold is not None:  # without pair_threshold: no pair rule
             mins = [n for n, _ in steps]
             if (not steps or mins != sorted(mins, reverse=True) or len(set(mins)) < len(mins)
-                    or self.pair_threshold is None or steps[0][1] != self.pair_threshold):
+                    or steps[0][1] != self.pair_threshold):
                 raise NetworkError(f"{self.name}: pair_steps must list [min_reflections, t2] by decreasing minimum, "
                                    f"the first t2 being pair_threshold ({self.pair_threshold}); got {list(steps)}")
 

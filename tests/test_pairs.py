@@ -154,7 +154,7 @@ def test_resolution_plot_legend_names_the_pair_rule(network_copy):
     refl = demo_dataset().reflections
     host = Host()
     for t2, has_pair in ((0.01, True), (None, False)):
-        a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_copy(f"fig{t2}", pair_threshold=t2))))
+        a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_copy(f"fig{t2}", pair_threshold=t2, pair_steps=None))))
         ax = Figure().add_subplot()
         auspex_annotate_resolution_plot(ax, "I", a.result("helcaraxe", "I"), refl)
         labels = ax.get_legend_handles_labels()[1]
@@ -184,3 +184,4 @@ def test_card_steps_must_start_at_the_pair_threshold_and_decrease():
     for steps in ([[0, 0.45], [400, 0.25]], [[400, 0.3], [0, 0.45]], []):
         with pytest.raises(NetworkError, match="pair_steps"):
             ModelCard("x", "I", pair_threshold=0.25, pair_steps=tuple(map(tuple, steps)))
+    ModelCard("x", "I", pair_threshold=None, pair_steps=((400, 0.3),))  # no pair rule: the steps are not used
