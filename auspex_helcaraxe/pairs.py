@@ -8,11 +8,11 @@ One strong range cannot carry a weak partner: each needs t₂ on its own.
 
 A network's answers on sparse plots scatter: on thinned clean real data sets the share of I plots at
 ≥ 0.25 is 0.17 below 100 reflections and 0.03 from 400 on, so with many sparse ranges two reach a
-fixed t₂ by chance. A card may therefore carry ``pair_steps``, t₂ by the plot's size: ``[[400, 0.25],
-[200, 0.30], [0, 0.45]]`` means t₂ = 0.25 for a plot of at least 400 reflections, 0.30 from 200 and
-0.45 below (a plot below every step's minimum never counts; the first step's t₂ is the card's
-``pair_threshold``). The shipped I card carries both (chosen and tested in docs/independent_notes.md);
-cards without t₂ (the F card, the published networks) are unaffected.
+fixed t₂ by chance. A card may therefore carry ``pair_steps``, t₂ by the plot's size: the shipped I
+card's ``[[200, 0.25], [0, 0.35]]`` means t₂ = 0.25 for a plot of at least 200 reflections and 0.35
+below (with more steps, largest minimum first; a plot below every step's minimum never counts; the
+first step's t₂ is the card's ``pair_threshold``). Chosen and tested in docs/independent_notes.md
+(session 12); cards without t₂ (the F card, the published networks) are unaffected.
 
 A range's windows are scored on demand (``controls.score``); a range without them reports the
 network's probability, an upper bound of the discounted one. So when two ranges reach their t₂ the
