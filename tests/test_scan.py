@@ -496,3 +496,49 @@ def test_config_key_changes_with_the_cards_threshold_and_control_baseline():
     paired = ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25}}).key
     assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25, "pair_steps": None}}).key == paired
     assert ScanConfig(("helcaraxe",), {"F": {**net, "pair_threshold": 0.25, "pair_steps": [[400, 0.25], [0, 0.45]]}}).key != paired
+
+
+def test_a_worker_dying_between_two_submissions_fails_only_its_file(tmp_path, monkeypatch):
+    """A worker can die (and break the pool) while the scan is still submitting: the submission that
+    finds the pool broken puts its file back, the files in flight are retried, the one that kills a
+    worker alone is reported failed, and every other file is analysed once (deterministic fake pool:
+    a file named crash_* breaks the pool as soon as it is submitted)."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from auspex_helcaraxe.scan import runner
+
+    class FakePool:
+        def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
+            initializer(*initargs)
+            self.futures, self.broken = [], False
+
+        def submit(self, fn, *args):
+            if self.broken:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            fut = Future()
+            self.futures.append(fut)
+            if fn is runner.ping or not Path(args[0]).name.startswith("crash"):
+                fut.set_result(fn(*args))
+                return fut
+            self.broken = True  # the worker running it dies: every unfinished future breaks
+            for f in self.futures:
+                if not f.done():
+                    f.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            return fut
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", FakePool)
+    data = tmp_path / "data"
+    data.mkdir()
+    names = ["a.mtz", "crash_b.mtz", "c.mtz", "d.mtz", "e.mtz", "f.mtz"]
+    for k, name in enumerate(names):
+        write_mtz(data / name, 200 + k, d_min=2.5, a=25.0)
+    report = run_scan([data], tmp_path / "scan.db", workers=1, progress=False, detectors=["icefinder"])
+    assert {Path(f).name: reason for f, reason in report.failures} == {"crash_b.mtz": CRASH_REASON}
+    assert (report.done, report.failed) == (len(names) - 1, 1)
+    con = sqlite3.connect(tmp_path / "scan.db")
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT file) FROM datasets").fetchone() == (len(names),) * 2
+    con.close()

@@ -147,17 +147,33 @@ def _run_pool(files: list[str], job: Job, workers: int) -> Iterator[dict[str, An
         in_flight: dict[Any, str] = {}
         isolated: str | None = None  # a suspect running alone
         lost: list[str] = []
+        broken = False  # a worker died between two submissions: submit no more to this pool
+
+        def submit(path: str) -> bool:
+            try:
+                in_flight[pool.submit(analyse_file, path, job)] = path
+                return True
+            except BrokenProcessPool:
+                return False
+
         try:
             while pending or suspects or in_flight:
-                if isolated is None:
+                if isolated is None and not broken:
                     if suspects:
                         if not in_flight:
                             isolated = suspects.popleft()
-                            in_flight[pool.submit(analyse_file, isolated, job)] = isolated
+                            if not submit(isolated):
+                                suspects.appendleft(isolated)
+                                isolated, broken = None, True
                     else:
                         while pending and len(in_flight) < window:
                             path = pending.popleft()
-                            in_flight[pool.submit(analyse_file, path, job)] = path
+                            if not submit(path):  # never ran: back to the front
+                                pending.appendleft(path)
+                                broken = True
+                                break
+                if not in_flight:  # only after a broken submission: a new pool takes the rest
+                    break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     path = in_flight.pop(fut)
