@@ -159,17 +159,21 @@ def test_read_labels_parses_ice_ranges(shared_dir):
 
 def test_evaluate_small_simulated_set(tmp_path, published_dir):
     """End to end on a few simulated data sets: markdown, figure and consistent counts; a generated
-    k-fold block and the hand-written leave-one-family-out block already on the page survive the rewrite."""
+    k-fold block, the thinned-data block and the hand-written leave-one-family-out block already on the
+    page survive the rewrite, in that order after the generated part."""
+    from auspex_helcaraxe.training import thinned
     from auspex_helcaraxe.training.evaluate import LOFO_BEGIN, LOFO_END, put_block, replace_block
 
     put_block(tmp_path / "eval.md", "## (2k) kept")
     replace_block(tmp_path / "eval.md", f"{LOFO_BEGIN}\n## lofo kept\n{LOFO_END}", LOFO_BEGIN, LOFO_END)
+    replace_block(tmp_path / "eval.md", f"{thinned.HEAD}\nthinned kept\n{thinned.END}", thinned.HEAD, thinned.END)
     res = evaluate(published_dir, tmp_path / "eval.md", published_dir=published_dir, n_test=6, sets=(),
                    log=lambda m: None)
     md = (tmp_path / "eval.md").read_text()
     assert "(1) Simulated test set" in md and "Icefinder" in md
     assert md.count("## (2k) kept") == 1 and md.index("## (2k) kept") > md.index("(1) Simulated test set")
     assert md.count("## lofo kept") == 1 and md.index("(1) Simulated test set") < md.index("## lofo kept") < md.index("## (2k) kept")
+    assert md.count("thinned kept") == 1 and md.index("(1) Simulated test set") < md.index("thinned kept") < md.index("## lofo kept")
     assert (tmp_path / "detection_vs_strength.png").stat().st_size > 1000
     rows = res["rows"]["simulated"]
     assert set(rows.flagged) == {"ours", "published", "Icefinder"}
