@@ -129,6 +129,10 @@ def test_tiny_training_run(tmp_path):
         assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
     assert nets["I"].card.extra["training"]["initialised_from"].startswith("helcaraxe_fobs")
     assert nets["I"].card.extra["training"]["learning_rate_used"] == 5e-4
+    import gemmi
+
+    versions = {k: nets["F"].card.extra["training"][k] for k in ("tensorflow", "keras", "numpy", "gemmi")}
+    assert versions["numpy"] == np.__version__ and versions["gemmi"] == gemmi.__version__  # for a run that does not reproduce
     assert summary["networks"]["F"]["macs_per_plot"] == count_macs(build_model())
     # the training set was cached: a second call reads it instead of simulating again
     assert len(list((tmp_path / "cache").glob("set_*/done"))) == 2

@@ -245,6 +245,7 @@ def train(
     reaches (``simulate.make_training_set``; recorded in the card and the cache key; default off).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
+    import gemmi
     import keras
     import tensorflow as tf
 
@@ -275,7 +276,8 @@ def train(
               "real_backgrounds": [p.name for p in backgrounds] if backgrounds else [],
               "background_fraction": background_fraction if backgrounds else 0.0,
               "optimizer": "Adam", "loss": "binary_crossentropy",
-              "tensorflow": tf.__version__, "keras": keras.__version__, "git": tdata.git_state()}
+              "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+              "gemmi": gemmi.__version__, "git": tdata.git_state()}
     if (fold, n_folds) != (0, 2):  # the default keeps today's cards key for key
         params["background_fold"] = {"fold": fold, "n_folds": n_folds}
     if weak_label is not None:
