@@ -108,11 +108,15 @@ class ModelCard:
                 raise NetworkError(f"{self.name}: pair_steps must list [min_reflections, t2] by decreasing minimum, "
                                    f"the first t2 being pair_threshold ({self.pair_threshold}); got {list(steps)}")
 
+    @property
+    def pair_steps_list(self) -> list[list] | None:
+        """``pair_steps`` as written in a card (``[[min_n, t2], ...]``), None without steps."""
+        return [list(x) for x in self.pair_steps] if self.pair_steps is not None else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
-        if self.pair_steps is not None:
-            d["pair_steps"] = [list(x) for x in self.pair_steps]
+        d["pair_steps"] = self.pair_steps_list
         extra = d.pop("extra")
         d.update(extra)
         return d

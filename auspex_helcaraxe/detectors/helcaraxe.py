@@ -65,7 +65,7 @@ class HelcaraxeDetector:
             if pair is not None:
                 info["pair_threshold"] = pair.threshold
                 if network.card.pair_steps is not None:
-                    info["pair_steps"] = [list(x) for x in network.card.pair_steps]
+                    info["pair_steps"] = network.card.pair_steps_list
         results = _range_results(plots, scores, threshold, kind, pair)
         if network is None:
             message = NO_NETWORK_HINT

@@ -87,7 +87,7 @@ def scan_config(detectors: str | Sequence[str], options: AnalysisOptions, plugin
             networks[kind] = {"name": net.card.name, "version": net.card.version, "sha256": net.card.sha256,
                               "threshold": net.card.threshold, "control_baseline": net.card.control_baseline,
                               "control_aggregate": net.card.control_aggregate, "pair_threshold": net.card.pair_threshold,
-                              "pair_steps": [list(x) for x in net.card.pair_steps or ()] or None}
+                              "pair_steps": net.card.pair_steps_list}
         card = load_combiner(options.extra.get("joint"))  # the card Analysis uses for the verdict
         if card is not None:
             combiner = hashlib.sha256(Path(card.path).read_bytes()).hexdigest()

@@ -181,13 +181,12 @@ def pair_result(rows: list[dict], t2: float, steps=None) -> dict:
     (``clean_plots`` with ``controls``), as the runtime applies them before the rule decides."""
     from ..pairs import thresholds
 
+    own = np.broadcast_to(thresholds(t2, steps, np.array([r["n"] for r in rows])), (len(rows),))
     by: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        own = float(np.max(thresholds(t2, steps, np.array([r["n"]]))))  # inf: the plot never counts
-        if np.isfinite(own):
-            by[r["dataset"]].append(r["p"] - own + t2)
-        else:
-            by[r["dataset"]]  # the data set still counts
+    for r, t in zip(rows, own):
+        by[r["dataset"]]  # every data set counts, also one without a plot that may pair
+        if np.isfinite(t):  # inf: the plot never counts
+            by[r["dataset"]].append(r["p"] - t + t2)
     second = sorted(((sorted(v)[-2], d) for d, v in by.items() if len(v) >= 2), reverse=True)
     flagged = [d for v, d in second if v >= t2]
     return {"pair_threshold": t2, "pair_steps": [list(x) for x in steps] if steps else None, "datasets": len(by),

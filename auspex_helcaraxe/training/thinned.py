@@ -10,8 +10,8 @@ distribution against resolution; it only leaves fewer reflections per plot, as s
 low symmetry coverage or incomplete data do. Every flag is therefore a false alarm. Neither simulator is
 involved, so the test can falsify a rule tuned on simulated data (it found the pair rule's sparse-plot
 false alarms, docs/independent_notes.md, session 12). The data sets that were training backgrounds of
-the shipped networks are marked: thinning changes them, but the networks have seen their unthinned
-plots.
+the shipped networks are marked: training used random subsets of them (``--vary-backgrounds``), so
+their thinned versions are not new to the networks.
 """
 
 from __future__ import annotations
