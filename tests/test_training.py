@@ -15,6 +15,7 @@ pytest.importorskip("tensorflow")
 from auspex_helcaraxe.errors import InputError
 from auspex_helcaraxe.network import ModelCard, load_networks, sha256_of
 from auspex_helcaraxe.training import convert as conv
+from auspex_helcaraxe.training.data import ONEDNN_ISA
 from auspex_helcaraxe.training.models import MAX_MACS, build_model, count_macs
 
 
@@ -133,6 +134,8 @@ def test_tiny_training_run(tmp_path):
 
     versions = {k: nets["F"].card.extra["training"][k] for k in ("tensorflow", "keras", "numpy", "gemmi")}
     assert versions["numpy"] == np.__version__ and versions["gemmi"] == gemmi.__version__  # for a run that does not reproduce
+    plat = nets["F"].card.extra["training"]["platform"]
+    assert plat["cpu_count"] == os.cpu_count() and set(plat["isa"]) <= set(ONEDNN_ISA) and plat["onednn_opts"]
     assert summary["networks"]["F"]["macs_per_plot"] == count_macs(build_model())
     # the training set was cached: a second call reads it instead of simulating again
     assert len(list((tmp_path / "cache").glob("set_*/done"))) == 2

@@ -155,6 +155,29 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "simulate_uncommitted_changes": bool(dirty)}
 
 
+ONEDNN_ISA = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_state() -> dict[str, Any]:
+    """What may change TensorFlow's numerics between machines with the same versions: the CPU, the
+    instruction sets oneDNN chooses its kernels by, and ``TF_ENABLE_ONEDNN_OPTS`` (unset: on)."""
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "isa": [f for f in ONEDNN_ISA if f in flags], "cpu_count": os.cpu_count(),
+            "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")}
+
+
 def simulator_fingerprint() -> str:
     """sha256 over the simulator's source files: a cached training set is stale when it changes."""
     h = hashlib.sha256()

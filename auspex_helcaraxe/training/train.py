@@ -277,7 +277,7 @@ def train(
               "background_fraction": background_fraction if backgrounds else 0.0,
               "optimizer": "Adam", "loss": "binary_crossentropy",
               "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-              "gemmi": gemmi.__version__, "git": tdata.git_state()}
+              "gemmi": gemmi.__version__, "platform": tdata.cpu_state(), "git": tdata.git_state()}
     if (fold, n_folds) != (0, 2):  # the default keeps today's cards key for key
         params["background_fold"] = {"fold": fold, "n_folds": n_folds}
     if weak_label is not None:
