@@ -111,6 +111,24 @@ def test_fit_is_reproducible_with_a_seed():
 
 
 @pytest.mark.slow
+def test_training_is_repeatable_across_processes(tmp_path):
+    """The seeded command gives the same TFLite bytes in two fresh processes on one machine (across
+    machines oneDNN's CPU-dependent kernels change the numbers: docs/training.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from auspex_helcaraxe.training.train import train; "
+            "train(sys.argv[1], seed=2, n_datasets=8, epochs=1, transfer_epochs=1, batch_size=16, threads=1, "
+            "cache_dir=sys.argv[2], check_int8=False, log=lambda m: None)")
+    for k in (1, 2):  # the second process reads the training sets the first one cached
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"nets{k}"), str(tmp_path / "cache")],
+                       check=True, capture_output=True, timeout=600)
+    for kind in ("fobs", "iobs"):
+        a, b = (sha256_of(tmp_path / f"nets{k}" / f"helcaraxe_{kind}.tflite") for k in (1, 2))
+        assert a == b
+
+
+@pytest.mark.slow
 def test_tiny_training_run(tmp_path):
     """A few steps end to end: simulated sets → F → I by transfer → TFLite + cards that load."""
     from auspex_helcaraxe.training.train import train
