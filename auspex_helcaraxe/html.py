@@ -172,7 +172,7 @@ def survey_data(store_path: str | os.PathLike, metadata: str | os.PathLike | Non
     import json
 
     from .scan.store import Store
-    from .scan.summary import read_metadata
+    from .scan.summary import count_by_year, read_metadata
 
     if not Path(store_path).is_file():
         raise InputError(f"{store_path}: no such results store")
@@ -200,17 +200,8 @@ def survey_data(store_path: str | os.PathLike, metadata: str | os.PathLike | Non
         flagged = [dict(zip(cols, row)) for row in cur.fetchall()]
         by_year, unmatched = None, 0
         if years is not None:
-            n: dict[int, int] = defaultdict(int)
-            k: dict[int, int] = defaultdict(int)
-            for ident, iced in store.query("SELECT entry_id, iced FROM datasets WHERE config=? AND status='ok'",
-                                           (config,)):
-                year = years.get(ident)
-                if year is None:
-                    unmatched += 1
-                    continue
-                n[year] += 1
-                k[year] += int(bool(iced))
-            by_year = [(y, n[y], k[y]) for y in sorted(n)]
+            by_year, unmatched = count_by_year(
+                store.query("SELECT entry_id, iced FROM datasets WHERE config=? AND status='ok'", (config,)), years)
             for d in flagged:
                 d["year"] = years.get(d["entry_id"])
     try:

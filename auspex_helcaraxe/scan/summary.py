@@ -8,6 +8,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any, Iterable
 
 from ..errors import InputError
 from .store import Store
@@ -139,18 +140,27 @@ def _ranges_hit(out: Path, fmt: str, per_range) -> list[Path]:
                              ["detector", "range", "d_max", "d_min", "n_assessed", "n_flagged", "fraction"], rows)]
 
 
-def _by_year(out: Path, fmt: str, datasets, years: dict[str, int]) -> list[Path]:
+def count_by_year(rows: Iterable[tuple[str, Any]], years: dict[str, int]) -> tuple[list[tuple[int, int, int]], int]:
+    """``(year, data sets, iced)`` per deposition year, in year order, from ``(entry id, iced)`` rows,
+    and how many rows have no year in ``years``."""
     n: dict[int, int] = defaultdict(int)
     k: dict[int, int] = defaultdict(int)
     unmatched = 0
-    for _, ident, iced in datasets:
+    for ident, iced in rows:
         year = years.get(ident)
         if year is None:
             unmatched += 1
             continue
         n[year] += 1
         k[year] += int(bool(iced))
-    xs = sorted(n)
+    return [(y, n[y], k[y]) for y in sorted(n)], unmatched
+
+
+def _by_year(out: Path, fmt: str, datasets, years: dict[str, int]) -> list[Path]:
+    counts, unmatched = count_by_year(((ident, iced) for _, ident, iced in datasets), years)
+    xs = [y for y, _, _ in counts]
+    n = {y: m for y, m, _ in counts}
+    k = {y: i for y, _, i in counts}
     fig = _figure(8.0, 4.0)
     ax = fig.add_subplot()
     ax.bar(xs, [k[x] / n[x] for x in xs], color="#1f4e79", label="fraction iced")
