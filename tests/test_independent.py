@@ -260,6 +260,10 @@ def test_evaluation_scores_the_products_verdict(shared_dir):
         assert both[0]["iced_only"][k] == host.analyse(replace(refl, observables={k: refl.observables[k]})).iced
     (cell,) = res["per_dataset"]["summation"][ind.VERDICT]
     assert cell["n"] > 20 and cell["value"] >= 0.8
+    # the control windows only lower a probability: every plot ours flags, the network alone flags too
+    ours, alone = (np.array(res["rows"]["flags"][d], bool) for d in ("ours", ind.NO_WINDOWS))
+    assert ours.any() and not np.any(ours & ~alone)
+    assert res["date"].endswith(" UTC")
 
 
 def test_rank_auc_counts_ties_half_and_orders():

@@ -594,6 +594,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         log(f"  {fam}: {time.time() - t0:.0f} s, {len(rows)} rows so far")
     # network predictions, batched
     probs = {c: np.full(len(rows), np.nan) for c in contenders}
+    raw = np.full(len(rows), np.nan)  # ours before the control-window discount
     for kind in ("I", "F"):
         if not pending[kind]:
             continue
@@ -603,12 +604,15 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
             if kind in nets:
                 p = np.concatenate([nets[kind].predict(x[i : i + 256]) for i in range(0, len(x), 256)])
                 probs[c][idx] = discount_by_card(p, controls[c][kind], nets[kind].card)
+                if c == "ours":
+                    raw[idx] = p
         log(f"  predicted {len(idx)} {kind} plots")
     thr = {c: {k: n.card.threshold for k, n in nets.items()} for c, nets in contenders.items()}
     detectors = {}
     for c in contenders:
         detectors[c] = np.array([(not np.isnan(p)) and p >= thr[c].get(r["kind"], 0.5) for p, r in zip(probs[c], rows)])
     detectors["ours@0.5"] = np.array([(not np.isnan(p)) and p >= 0.5 for p, r in zip(probs["ours"], rows)])
+    detectors[NO_WINDOWS] = np.array([(not np.isnan(p)) and p >= thr["ours"].get(r["kind"], 0.5) for p, r in zip(raw, rows)])
     detectors["Icefinder"] = np.array([r["Icefinder"] for r in rows])
     table = {"dataset": [r["dataset"] for r in rows], "family": [r["family"] for r in rows],
              "kind": [r["kind"] for r in rows], "range": [r["range"] for r in rows],
@@ -629,6 +633,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
 
 
 BOOTSTRAP = 300
+NO_WINDOWS = "ours, no windows"  # our networks at their card thresholds without the control-window discount
 VERDICT = "ours verdict"  # the data-set verdict of the product (joint I+F rule where it applies)
 
 
@@ -858,7 +863,10 @@ def markdown(res: dict[str, Any], command: str = "", notes: str = "") -> str:
            "range (F² for amplitudes); plots are binned by their own strength (bins around "
            + ", ".join(f"{x:g}" for x in st) + ", edges at the geometric midpoints). Shipped thresholds: "
            + "; ".join(f"{c} " + ", ".join(f"{k} {v:g}" for k, v in sorted(t.items())) for c, t in res["thresholds"].items())
-           + f"; `ours@0.5` = ours at 0.5; Icefinder |score| ≥ {ICEFINDER_CUTOFF:g}. "
+           + f"; `ours@0.5` = ours at 0.5"
+           + (f"; `{NO_WINDOWS}` = ours at its thresholds without the control windows' discount (what the windows "
+              "cost or save)" if NO_WINDOWS in names else "")
+           + f"; Icefinder |score| ≥ {ICEFINDER_CUTOFF:g}. "
            f"{res['n_draws']} draws ({res['n_unreachable']} `growing` draws could not reach their strength because "
            f"rejection removed the ice; {res['n_no_line_in_range']} skipped: no line of the family in a covered range); "
            f"{res['n_plots_scored']} predictable plots scored."), ""]
