@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -264,6 +265,23 @@ def test_evaluation_scores_the_products_verdict(shared_dir):
     ours, alone = (np.array(res["rows"]["flags"][d], bool) for d in ("ours", ind.NO_WINDOWS))
     assert ours.any() and not np.any(ours & ~alone)
     assert res["date"].endswith(" UTC")
+
+
+def test_from_json_renders_the_saved_run(tmp_path):
+    """``--from-json`` re-renders a saved run with its own date and command, not the rendering time."""
+    rows = {"dataset": ["a", "a"], "family": ["clean", "summation"], "kind": ["F", "F"], "range": [1, 1],
+            "strength": [0.0, 1.0], "nominal": [0.0, 1.0], "draw": [-1, 0], "predictable": [True, True],
+            "excised": [False, False], "flags": {"ours": [False, True], "published": [False, False]},
+            "prob": {"ours": [0.1, 0.9], "published": [0.1, 0.2]}, "verdict": []}
+    saved = {"thresholds": {"ours": {"F": 0.5}}, "draws": 1, "seed": 7, "n_datasets": 1, "n_draws": 1,
+             "n_unreachable": 0, "n_no_line_in_range": 0, "families": ["summation"], "strengths": [1.0],
+             "wall_s": 60.0, "rows": rows, "date": "2026-01-02 03:04 UTC", "command": "python -m x --seed 7"}
+    src, md = tmp_path / "run.json", tmp_path / "eval.md"
+    src.write_text(json.dumps(saved))
+    md.write_text("# Evaluation\n")
+    assert ind.main(["--from-json", str(src), "--md", str(md)]) == 0
+    text = md.read_text()
+    assert "on 2026-01-02 03:04 UTC (seed 7, 1 draws" in text and "Command: `python -m x --seed 7`" in text
 
 
 def test_rank_auc_counts_ties_half_and_orders():

@@ -1023,7 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                "n_unreachable", "n_no_line_in_range", "sha256")
                                         if k in saved},
                         tuple(saved["families"]), tuple(saved["strengths"]))
-        res.update(wall_s=saved["wall_s"], rows=saved["rows"])
+        res.update(wall_s=saved["wall_s"], rows=saved["rows"], **{k: saved[k] for k in ("date",) if k in saved})
         cmd = saved.get("command", "")
     else:
         real_dir = tdata.real_dir(a.real)
