@@ -159,19 +159,17 @@ def count_by_year(rows: Iterable[tuple[str, Any]], years: dict[str, int]) -> tup
 def _by_year(out: Path, fmt: str, datasets, years: dict[str, int]) -> list[Path]:
     counts, unmatched = count_by_year(((ident, iced) for _, ident, iced in datasets), years)
     xs = [y for y, _, _ in counts]
-    n = {y: m for y, m, _ in counts}
-    k = {y: i for y, _, i in counts}
     fig = _figure(8.0, 4.0)
     ax = fig.add_subplot()
-    ax.bar(xs, [k[x] / n[x] for x in xs], color="#1f4e79", label="fraction iced")
+    ax.bar(xs, [i / m for _, m, i in counts], color="#1f4e79", label="fraction iced")
     ax.set_xlabel("deposition year")
     ax.set_ylabel("fraction of data sets with ice rings")
     ax2 = ax.twinx()
-    ax2.plot(xs, [n[x] for x in xs], color="#e69138", marker="o", ms=3, label="data sets")
+    ax2.plot(xs, [m for _, m, _ in counts], color="#e69138", marker="o", ms=3, label="data sets")
     ax2.set_ylabel("data sets analysed")
     ax2.set_ylim(bottom=0)
     ax.set_title("Ice rings by deposition year" + (f" ({unmatched} data sets without metadata)" if unmatched else ""))
     path = out / f"iced_by_year.{fmt}"
     fig.savefig(path, dpi=120)
-    rows = [(x, n[x], k[x], round(k[x] / n[x], 6)) for x in xs]
+    rows = [(y, m, i, round(i / m, 6)) for y, m, i in counts]
     return [path, _write_csv(out / "iced_by_year.csv", ["year", "n_datasets", "n_iced", "fraction"], rows)]
