@@ -32,7 +32,8 @@ import numpy as np
 
 from .ice_ranges import IceRange, ice_ranges
 from .joint import logits
-from .plots import RangePlots, make_plots
+from .network import plots_for, scale_of
+from .plots import RangePlots
 from .reflections import Observable
 
 PER_SIDE = 2
@@ -103,6 +104,8 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
     (for fitting the combiner and estimating a baseline; nothing is discounted without a baseline),
     ``False`` none. ``previous``: an earlier :func:`score` of the same plots and network, whose network
     probabilities and control windows are reused (e.g. to extend it to a lower threshold)."""
+    if plots.scale != scale_of(network):  # a path that made the plots without the card (network.plots_for)
+        raise ValueError(f"plots on the {plots.scale} scale given to {network.card.name}, which reads {scale_of(network)}")
     n = len(plots.ranges)
     pred = plots.predictable
     if previous is not None:
@@ -162,7 +165,7 @@ def control_probabilities(obs: Observable, ranges, network) -> list[np.ndarray]:
         return [np.zeros(0) for _ in ranges]
     owners, inputs = [], []
     for group in _passes(wins):
-        plots = make_plots(obs, tuple(w for _, w in group))
+        plots = plots_for(obs, network, tuple(w for _, w in group))
         ok = plots.predictable
         by_window = {w: (k, wins.index((k, w))) for k, w in group}
         owners += [by_window[w] for w, good in zip(plots.ranges, ok) if good]

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .ice_ranges import ice_ranges
-from .plots import make_plots
 from .results import EXCISED, PREDICTED
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMATS = ("png", "svg", "pdf")
 LABELS = {"I": "I$_{obs}$", "F": "F$_{obs}$"}
+SCALE_TITLES = {"signed_sqrt": "y: sign·√|obs|"}  # thumbnails of a network reading plots.PLOT_SCALES other than linear
 D_TICKS = (10, 6, 5, 4, 3.5, 3, 2.5, 2.2, 2, 1.8, 1.6, 1.5, 1.4, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.85, 0.8)
 MAX_POINTS = 200_000
 MAX_THUMBNAILS = 8
@@ -115,9 +115,13 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
                   bbox_to_anchor=(1.0, 0.78))
     thumb_axes = []
     if thumbs:
-        plots = make_plots(obs)
+        from .network import load_networks, plots_for
+
+        network = load_networks(analysis.options.networks).get(kind)
+        plots = plots_for(obs, network)  # what the network read: its card's plot scale
         by_index = {r.index: k for k, r in enumerate(plots.ranges)}
-        saliency = _explain(analysis, kind, plots, thumbs, by_index) if explain else {}
+        saliency = _explain(network, plots, thumbs, by_index) if explain and network is not None else {}
+        on_scale = "" if plots.scale == "linear" else f", {SCALE_TITLES[plots.scale]}"
         for rr in thumbs:
             tax = fig.add_axes((0.1, thumb_rect[0], 0.1, thumb_rect[1]))
             thumb_axes.append(tax)
@@ -130,7 +134,7 @@ def figure_for(analysis: "Analysis", host: "Host", kind: str, explain: bool = Fa
             tax.invert_xaxis()  # low resolution on the left, as in the main panel
             colour = "tab:blue" if rr.flagged else "0.3"
             p = "" if rr.value is None else f" p={rr.value:.2f}"
-            tax.set_title(f"range {rr.index}{p}", fontsize=8, color=colour,
+            tax.set_title(f"range {rr.index}{p}{on_scale}", fontsize=8, color=colour,
                           fontweight="bold" if rr.flagged else "normal", y=_title_y(tax))
             tax.tick_params(labelsize=6)
             tax.xaxis.set_major_locator(MaxNLocator(3))
@@ -266,13 +270,9 @@ def _thumbnail_ranges(result):
     return sorted(chosen, key=lambda r: r.index)
 
 
-def _explain(analysis, kind, plots, thumbs, by_index) -> dict[int, np.ndarray]:
+def _explain(network, plots, thumbs, by_index) -> dict[int, np.ndarray]:
     from .explain import occlusion_map
-    from .network import load_networks
 
-    network = load_networks(analysis.options.networks).get(kind)
-    if network is None:
-        return {}
     out = {}
     for rr in thumbs:
         if rr.flagged and rr.status == PREDICTED:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .plots import PLOT_SCALES, RangePlots, make_plots
 
 OBSERVABLES = ("I", "F")
 DEFAULT_THRESHOLD = 0.5
@@ -86,6 +87,7 @@ class ModelCard:
     control_aggregate: str = "mean"  # controls.py: how a range's control-window logits are pooled (mean, min)
     pair_threshold: float | None = None  # pairs.py: when two or more ranges reach it, flag each of them
     pair_steps: tuple[tuple[int, float], ...] | None = None  # pairs.py: t₂ by plot size, [[min_n, t2], ...]
+    plot_scale: str = "linear"  # plots.PLOT_SCALES: the y axis of the plots this network reads
     alone_caveat: str | None = None  # what the evaluation says this network misses in a file with no other observable
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +102,8 @@ class ModelCard:
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
     def __post_init__(self) -> None:
+        if self.plot_scale not in PLOT_SCALES:
+            raise NetworkError(f"{self.name}: unknown plot_scale {self.plot_scale!r} (one of {', '.join(PLOT_SCALES)})")
         steps = self.pair_steps
         if steps is not None and self.pair_threshold is not None:  # without pair_threshold: no pair rule
             mins = [n for n, _ in steps]
@@ -194,6 +198,25 @@ class Network:
         return np.asarray(out, dtype=np.float64).reshape(n)
 
 
+def plots_for(obs, network: "Network | None", ranges=None) -> RangePlots:
+    """The plots ``network`` reads for the observable ``obs``: :func:`plots.make_plots` on the card's
+    ``plot_scale`` (the published scale without a network). Every path that feeds a network uses this."""
+    return make_plots(obs, ranges, scale=scale_of(network))
+
+
+def plots_by_scale(obs, networks) -> dict[str, RangePlots]:
+    """The plots of ``obs`` on each plot scale that some of ``networks`` (None entries allowed) read,
+    always with the published "linear" one: for evaluations that score several networks on one data
+    set. Which plots are predictable, their ranges and sizes are the same on every scale."""
+    scales = {"linear"} | {n.card.plot_scale for n in networks if n is not None}
+    return {s: make_plots(obs, scale=s) for s in sorted(scales)}
+
+
+def scale_of(network: "Network | None") -> str:
+    """The plot scale ``network`` reads (``plots.PLOT_SCALES``; "linear" without a network)."""
+    return network.card.plot_scale if network is not None else "linear"
+
+
 def default_network_dir() -> Path:
     """The networks shipped in ``resources/``."""
     return Path(str(resources.files("auspex_helcaraxe.resources")))
@@ -244,10 +267,10 @@ def load_networks(directory: str | os.PathLike | None = None) -> dict[str, Netwo
     """Networks by observable (``"I"``/``"F"``) from ``directory`` (default: the shipped ones).
 
     A directory holds at most one ``*iobs*.tflite`` and one ``*fobs*.tflite``; a model card
-    ``<same name>.json`` is optional. Loaded once per process and directory.
+    ``<same name>.json`` is optional. Loaded once per process and directory (again when a file changes).
     """
     d = Path(directory) if directory is not None else default_network_dir()
     if not d.is_dir():
         raise NetworkError(f"{d}: network directory not found")
-    mtimes = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*.tflite")))
+    mtimes = tuple((p.name, p.stat().st_mtime_ns) for p in sorted([*d.glob("*.tflite"), *d.glob("*.json")]))  # cards too
     return _load_networks_cached(str(d.resolve()), mtimes)

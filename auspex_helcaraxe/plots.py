@@ -31,6 +31,20 @@ EXCISED_MIN_EXPECTED = 20.0  # ... and >= 20 were expected (fewer: sparse data, 
 TABLE_STEP = 1e-4  # Å; cell size of the lookup table that preselects reflections near the ranges
 
 
+def _linear(v: np.ndarray) -> np.ndarray:
+    return v
+
+
+def _signed_sqrt(v: np.ndarray) -> np.ndarray:
+    return (np.sign(v) * np.sqrt(np.abs(v))).astype(v.dtype, copy=False)
+
+
+# The observable's scale on the plot's y axis (a network's card field ``plot_scale``): "linear" is the
+# published pipeline; "signed_sqrt" puts intensities on an amplitude-like scale, sign(I)·√|I|, before
+# the percentiles and the histogram (monotone, so the same reflections fill the same columns).
+PLOT_SCALES = {"linear": _linear, "signed_sqrt": _signed_sqrt}
+
+
 @dataclass(frozen=True)
 class RangePlots:
     """The Helcaraxe plots of one observable, one entry per covered range (in Auspex order)."""
@@ -43,6 +57,7 @@ class RangePlots:
     relative_completeness: np.ndarray  # (n,) emptiest window: observed / expected reflections; NaN unless blank
     expected_in_gap: np.ndarray  # (n,) reflections the emptiest window should hold; NaN unless blank
     blank_reason: tuple[str | None, ...]  # why a plot is nonpredictable; None if predictable
+    scale: str = "linear"  # PLOT_SCALES: the observable's scale on the y axis (y_limits are on it)
 
     @property
     def predictable(self) -> np.ndarray:
@@ -65,15 +80,22 @@ def covered_ranges(d_min: float, ranges: tuple[IceRange, ...] | None = None) -> 
     return tuple(r for r in (ranges or ice_ranges()) if r.covered_by(d_min))
 
 
-def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> RangePlots:
-    """Build the Helcaraxe plots of every range covered by ``obs`` (no copy of ``obs``' arrays)."""
+def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None, scale: str = "linear") -> RangePlots:
+    """Build the Helcaraxe plots of every range covered by ``obs`` (no copy of ``obs``' arrays).
+
+    ``scale``: the y axis of :data:`PLOT_SCALES` (a network's ``card.plot_scale``); only the
+    observations inside the ranges are transformed. Which plots are predictable does not depend on it.
+    """
+    if scale not in PLOT_SCALES:
+        raise ValueError(f"unknown plot scale {scale!r} (one of {', '.join(PLOT_SCALES)})")
+    transform = PLOT_SCALES[scale]
     d, values = obs.d, obs.values
     data_d_min = obs.d_min
     covered = covered_ranges(data_d_min, ranges)
     n = len(covered)
     if n == 0:
         empty = np.zeros((0, PLOT_SIZE, PLOT_SIZE), np.float32)
-        return RangePlots(obs.kind, (), empty, np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), np.zeros(0), ())
+        return RangePlots(obs.kind, (), empty, np.zeros((0, 2)), np.zeros(0, int), np.zeros(0), np.zeros(0), (), scale)
     tables = _tables(covered)
 
     # 1. Which reflections lie in a range, and in which d column of its plot: a lookup table on d
@@ -85,7 +107,7 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     xb = _bin_index(d[idx], tables.x_edges, range_of)
     inside = xb >= 0
     idx, xb, range_of = idx[inside], xb[inside], range_of[inside]
-    vals = values[idx]
+    vals = transform(values[idx])
 
     # 2. Per-range percentiles (numpy's linear method, vectorised over ranges) from one sort of
     #    (range, value) keys.
@@ -95,11 +117,11 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
     lo, hi = _grouped_percentiles(sorted_vals, starts, Y_PERCENTILES)
     partial = [k for k, r in enumerate(covered) if r.partially_covered_by(data_d_min)]
     for k in partial:  # published quirk: the file's last observation joins a partially covered range
-        subset = np.append(sorted_vals[starts[k] : starts[k + 1]], values[-1])
+        subset = np.append(sorted_vals[starts[k] : starts[k + 1]], transform(values[-1:]))
         lo[k], hi[k] = np.percentile(subset, Y_PERCENTILES)
     empty = n_in_range == 0
     if empty.any():
-        lo[empty], hi[empty] = 0.0, np.percentile(values, EMPTY_RANGE_PERCENTILE)
+        lo[empty], hi[empty] = 0.0, np.percentile(transform(values), EMPTY_RANGE_PERCENTILE)
     same = lo == hi  # numpy.histogram widens a degenerate range by ±0.5
     lo[same] -= 0.5
     hi[same] += 0.5
@@ -146,6 +168,7 @@ def make_plots(obs: Observable, ranges: tuple[IceRange, ...] | None = None) -> R
         relative_completeness=completeness,
         expected_in_gap=expected,
         blank_reason=tuple(reasons),
+        scale=scale,
     )
 
 

@@ -100,3 +100,38 @@ def test_set_num_threads_rebuilds_interpreters_with_same_results(published_dir):
         np.testing.assert_allclose(net.predict(x), before, atol=1e-6)
     finally:
         network.set_num_threads(None)
+
+
+def test_card_plot_scale_feeds_the_network_its_own_plots(network_copy):
+    """A card's plot_scale is what the detector (and its control windows) plot for that network; the
+    other observable keeps the published scale; a mismatched path is refused; an unknown scale too."""
+    from auspex_helcaraxe.controls import score
+    from auspex_helcaraxe.network import plots_by_scale, plots_for
+    from auspex_helcaraxe.simulate import simulate_dataset
+
+    d = network_copy("sqrt")
+    card_path = d / "helcaraxe_iobs.json"
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "plot_scale": "signed_sqrt"}))
+    nets = load_networks(d)
+    assert nets["I"].card.plot_scale == "signed_sqrt" and nets["F"].card.plot_scale == "linear"
+    refl = simulate_dataset(np.random.default_rng(11), ice={"probability": 1.0}).reflections
+    analysis = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=d, extra={"controls": "all"}))
+    for kind, scale in (("I", "signed_sqrt"), ("F", "linear")):
+        obs = refl.observables[kind]
+        plots = make_plots(obs, scale=scale)
+        assert plots_for(obs, nets[kind]).scale == scale and set(plots_by_scale(obs, nets.values())) == {"linear", "signed_sqrt"}
+        result = analysis.result("helcaraxe", kind)
+        assert result.info.get("plot_scale", "linear") == scale
+        pred = plots.predictable
+        expected = nets[kind].predict(plots.inputs[pred])
+        got = [r.details["network_probability"] for r in result.ranges if r.status == "predicted"]
+        np.testing.assert_allclose(got, expected, atol=6e-5)  # the report rounds to 4 decimals
+    obs_i = refl.observables["I"]
+    linear, on_sqrt = make_plots(obs_i), plots_for(obs_i, nets["I"])
+    pred = linear.predictable
+    assert np.abs(nets["I"].predict(linear.inputs[pred]) - nets["I"].predict(on_sqrt.inputs[pred])).max() > 1e-3
+    with pytest.raises(ValueError, match="reads signed_sqrt"):
+        score(obs_i, linear, nets["I"])
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "plot_scale": "log"}))
+    with pytest.raises(InputError, match="unknown plot_scale"):
+        load_networks(d)

@@ -168,3 +168,30 @@ def test_excised_rings_in_real_data_match_the_labels(shared_dir, real_data):
                 found[name] = excised
     assert found == {"4puc_K.mtz": [1, 2, 3, 4, 5, 6]}
     assert {n for n in found} == {n for n, label in labels.items() if label == "excised"}
+
+
+def _signed(v: np.ndarray) -> np.ndarray:
+    return (np.sign(v) * np.sqrt(np.abs(v))).astype(np.float32)
+
+
+@pytest.mark.parametrize("d_min", [1.2, 2.25])  # all ranges covered to 1.2 Å; 2.25 Å ends inside range 9
+def test_signed_sqrt_scale_is_the_plot_of_transformed_values(d_min):
+    """scale="signed_sqrt" plots sign(v)·√|v| of the same reflections (the published quirks included),
+    and which plots are predictable does not depend on the scale."""
+    rng = np.random.default_rng(5)
+    n = 60000
+    d = (1.0 / rng.uniform(1 / 4.5**3, 1 / d_min**3, n) ** (1 / 3)).astype(np.float32)
+    values = (rng.exponential(400.0, n) - 60.0).astype(np.float32)  # some negative intensities
+    obs = Observable("I", ("I", "SIGI"), d, values, np.ones(n, np.float32))
+    on_sqrt = make_plots(obs, scale="signed_sqrt")
+    expected = make_plots(Observable("I", ("I", "SIGI"), d, _signed(values), np.ones(n, np.float32)))
+    linear = make_plots(obs)
+    assert on_sqrt.scale == "signed_sqrt" and linear.scale == "linear"
+    np.testing.assert_array_equal(on_sqrt.counts, expected.counts)
+    np.testing.assert_array_equal(on_sqrt.y_limits, expected.y_limits)
+    assert on_sqrt.blank_reason == linear.blank_reason and len(on_sqrt.ranges) == len(linear.ranges)
+    np.testing.assert_array_equal(on_sqrt.n_in_range, linear.n_in_range)
+    assert on_sqrt.y_limits[0, 0] < 0 < on_sqrt.y_limits[0, 1] < linear.y_limits[0, 1]
+    assert not np.array_equal(on_sqrt.counts, linear.counts)
+    with pytest.raises(ValueError, match="unknown plot scale"):
+        make_plots(obs, scale="log")

@@ -134,9 +134,12 @@ def test_tiny_training_run(tmp_path):
     from auspex_helcaraxe.training.train import train
 
     summary = train(tmp_path / "nets", seed=1, n_datasets=10, epochs=1, transfer_epochs=1, batch_size=16,
-                    cache_dir=tmp_path / "cache", check_int8=False, log=lambda m: None)
+                    cache_dir=tmp_path / "cache", check_int8=False, log=lambda m: None, plot_scale={"I": "signed_sqrt"})
     nets = load_networks(tmp_path / "nets")
     assert set(nets) == {"I", "F"}
+    # the I network was trained on signed-sqrt plots and its card says so (every path follows the card)
+    assert nets["I"].card.plot_scale == "signed_sqrt" and nets["F"].card.plot_scale == "linear"
+    assert nets["I"].card.extra["training"]["plot_scale"] == {"I": "signed_sqrt"}
     for kind, net in nets.items():
         card = net.card
         assert card.name == f"helcaraxe_{kind.lower()}obs" and card.sha256 == sha256_of(net.path)

@@ -14,8 +14,8 @@ from .. import pairs
 from ..controls import Scores, excess, score
 from ..hookspecs import hookimpl
 from ..ice_ranges import ice_ranges
-from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, load_networks
-from ..plots import RangePlots, make_plots
+from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, load_networks, plots_for
+from ..plots import RangePlots
 from ..reflections import Reflections
 from ..results import (
     EXCISED,
@@ -48,7 +48,7 @@ class HelcaraxeDetector:
     def detect_observable(
         self, kind: str, reflections: Reflections, network: Network | None, options: AnalysisOptions
     ) -> DetectorResult:
-        plots = make_plots(reflections.observables[kind])
+        plots = plots_for(reflections.observables[kind], network)
         threshold = options.threshold if options.threshold is not None else (
             network.card.threshold if network else DEFAULT_THRESHOLD
         )
@@ -59,6 +59,8 @@ class HelcaraxeDetector:
         if network is not None:
             scores, pair = pairs.check(obs, plots, network, score(obs, plots, network, threshold, every), threshold)
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
+            if plots.scale != "linear":
+                info["plot_scale"] = plots.scale
             if scores.baseline is not None:
                 info["control_baseline"] = scores.baseline
                 info["control_aggregate"] = scores.aggregate

@@ -27,8 +27,7 @@ import numpy as np
 
 from ..controls import score
 from ..errors import InputError
-from ..network import NetworkError, load_networks
-from ..plots import make_plots
+from ..network import NetworkError, load_networks, plots_for
 from ..reflections import Observable, Reflections
 
 N_SLOTS = 25
@@ -92,10 +91,10 @@ def _slots(kind: str, res, obs, nets) -> np.ndarray:
     observable = _observable(kind, res, obs)
     if len(observable) == 0:
         raise ValueError("min() iterable argument is empty")  # what AUSPEX's min(res_lst) raises
-    plots = make_plots(observable)
+    network = nets.get(kind)
+    plots = plots_for(observable, network)
     if not plots.ranges:
         raise Exception("Invalid Input")  # noqa: TRY002 - AUSPEX: no plot made
-    network = nets.get(kind)
     if network is None:
         raise NetworkError(f"no {kind} network in the networks directory (need *{kind.lower()}obs*.tflite)")
     out = np.full(N_SLOTS, NOT_COVERED_VALUE)

@@ -27,6 +27,7 @@ def make_training_set(
     max_reflections: int = TRAINING_MAX_REFLECTIONS,
     vary_backgrounds: bool = False,
     clean_twins: bool = False,
+    plot_scale: str = "linear",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Plots and labels from ``n_datasets`` data sets.
 
@@ -42,6 +43,7 @@ def make_training_set(
     ``clean_twins``: for each real background given ice, also the plots of that same background without
     it, for the ranges the ice reaches (label 0, ``twin`` 1 in ``meta``, never thinned), so that a real
     background's own look never predicts the label and only the ice tells the pairs apart.
+    ``plot_scale``: the y axis of the plots (``plots.PLOT_SCALES``; the card of the network trained on them says it).
     """
     rng = np.random.default_rng(seed)
     usable = [b for b in (backgrounds or []) if observable in b.observables]
@@ -55,7 +57,7 @@ def make_training_set(
             if rng.random() < ice_probability:
                 refl, truth = add_ice(bg, child, mode_p=list(mode_p))
                 if clean_twins:
-                    _add_twins(bg, truth, observable, k, xs, ys, groups, meta)
+                    _add_twins(bg, truth, observable, k, xs, ys, groups, meta, plot_scale)
             else:
                 refl, truth = bg, {}
             source = "semi:" + bg.name
@@ -67,7 +69,7 @@ def make_training_set(
         obs = refl.observables.get(observable)
         if obs is None or not (range_of(obs.d) > 0).any():
             continue  # no observation inside any ice range: no predictable plot
-        plots = make_plots(obs)
+        plots = make_plots(obs, scale=plot_scale)
         pred = plots.predictable
         if not pred.any():
             continue
@@ -95,13 +97,14 @@ def make_training_set(
     return X, y, g, meta
 
 
-def _add_twins(bg: Reflections, truth: dict, observable: str, k: int, xs: list, ys: list, groups: list, meta: list) -> None:
+def _add_twins(bg: Reflections, truth: dict, observable: str, k: int, xs: list, ys: list, groups: list, meta: list,
+               plot_scale: str = "linear") -> None:
     """Append the clean plots of ``bg`` for the ranges the ice of ``truth`` reaches (``clean_twins``)."""
     obs = bg.observables.get(observable)
     reached = {i for i, t in truth.items() if t.strength > 0}
     if obs is None or not reached:
         return
-    plots = make_plots(obs)
+    plots = make_plots(obs, scale=plot_scale)
     take = plots.predictable & np.array([r.index in reached for r in plots.ranges], bool)
     if not take.any():
         return

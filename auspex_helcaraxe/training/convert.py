@@ -99,6 +99,7 @@ def convert(
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     model=None,
+    plot_scale: str = "linear",
 ) -> Path:
     """Convert the Keras network ``model_h5`` into ``out_dir/helcaraxe_<iobs|fobs>[_<name>].tflite``
     plus a model card ``.json`` beside it; returns the ``.tflite`` path.
@@ -106,7 +107,8 @@ def convert(
     ``observable`` ("I"/"F") defaults to what the file name says (``iobs``/``fobs``). ``name`` adds a
     suffix to the file name (default: none, so that a directory holds one I and one F network the
     way ``network.load_networks`` expects). ``model`` may pass an already loaded Keras model
-    (``model_h5`` is then only recorded in the card).
+    (``model_h5`` is then only recorded in the card). ``plot_scale``: the y axis of the plots the
+    network was trained on (``plots.PLOT_SCALES``), written into the card for every path that feeds it.
     """
     from .models import describe
 
@@ -151,6 +153,7 @@ def convert(
         sha256=sha256_of(tfl),
         training_data=training_data or f"unknown (converted from {src.name})",
         metrics=metrics or {},
+        plot_scale=plot_scale,
         extra=card_extra,
     )
     tfl.with_suffix(".json").write_text(json.dumps(card.to_dict(), indent=2, sort_keys=False) + "\n")

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from ..errors import InputError
 from ..network import sha256_of
+from ..plots import PLOT_SCALES
 
 
 def build_ensemble(models: Sequence, name: str = "helcaraxe_ensemble"):
@@ -35,9 +36,10 @@ def build_ensemble(models: Sequence, name: str = "helcaraxe_ensemble"):
     return keras.Model(inp, keras.layers.Average(name="mean")(outs), name=name)
 
 
-def ensemble(members: Sequence[str | Path], out_dir: str | Path, observable: str, threshold: float = 0.5) -> Path:
+def ensemble(members: Sequence[str | Path], out_dir: str | Path, observable: str, threshold: float = 0.5,
+             plot_scale: str = "linear") -> Path:
     """Build the mean ensemble of the Keras ``members`` and export it (``convert.convert``) into
-    ``out_dir``; returns the ``.tflite`` path."""
+    ``out_dir``; returns the ``.tflite`` path. ``plot_scale``: the members' (``plots.PLOT_SCALES``)."""
     from .convert import convert, load_keras
 
     paths = [Path(p) for p in members]
@@ -50,7 +52,7 @@ def ensemble(members: Sequence[str | Path], out_dir: str | Path, observable: str
         return convert(keras_path, out_dir, observable=observable, threshold=threshold, model=model,
                        version=f"ensemble of {len(paths)}",
                        training_data="ensemble of networks trained on simulated and semi-synthetic data (members' cards)",
-                       extra=extra)
+                       extra=extra, plot_scale=plot_scale)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--observable", required=True, choices=("I", "F"))
     ap.add_argument("--members", nargs="+", required=True, metavar="KERAS")
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--plot-scale", default="linear", choices=tuple(PLOT_SCALES),
+                    help="the y axis of the plots the members were trained on (their cards' plot_scale)")
     a = ap.parse_args(argv)
     try:
-        path = ensemble(a.members, a.out_dir, a.observable, a.threshold)
+        path = ensemble(a.members, a.out_dir, a.observable, a.threshold, a.plot_scale)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

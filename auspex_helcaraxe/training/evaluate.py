@@ -33,8 +33,7 @@ import numpy as np
 from ..controls import discount_by_card, predictable_controls
 from ..errors import InputError
 from ..ice_ranges import ice_ranges
-from ..network import Network, load_networks
-from ..plots import make_plots
+from ..network import Network, load_networks, plots_by_scale, scale_of
 from ..readers import read
 from ..reflections import Reflections
 from ..results import AnalysisOptions
@@ -110,7 +109,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
 
         host = Host()
     rows = Rows()
-    inputs: dict[str, list[np.ndarray]] = {"I": [], "F": []}
+    inputs: dict[str, dict[str, list[np.ndarray]]] = {"I": {}, "F": {}}  # per observable and plot scale
     where: dict[str, list[int]] = {"I": [], "F": []}
     controls = {name: {"I": [], "F": []} for name in contenders}  # per predictable plot, when a card has a baseline
     ice_flags: list[bool] = []
@@ -129,9 +128,10 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
         for kind, obs in item.reflections.observables.items():
             if kind not in ("I", "F") or len(obs.d) == 0:
                 continue
-            plots = make_plots(obs)
+            by_scale = plots_by_scale(obs, [nets.get(kind) for nets in contenders.values()])
+            plots = by_scale["linear"]  # ranges, sizes and predictability are the same on every scale
             pred = plots.predictable
-            x = plots.inputs
+            x = {s: p.inputs for s, p in by_scale.items()}
             for name, nets in contenders.items():
                 c = predictable_controls(obs, plots, nets[kind]) if kind in nets else None
                 if c is not None:
@@ -148,7 +148,8 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
                 rows.n_reflections.append(int(plots.n_in_range[k]))
                 ice_flags.append(r.index in ice_ranges_flagged.get(kind, set()))
                 if pred[k]:
-                    inputs[kind].append(x[k])
+                    for s, xs in x.items():
+                        inputs[kind].setdefault(s, []).append(xs[k])
                     where[kind].append(len(rows.range) - 1)
         if log and n_items % 100 == 0:
             log(f"  {n_items} data sets")
@@ -158,7 +159,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
         prob = np.full(n, np.nan)
         for kind in ("I", "F"):
             if where[kind] and kind in nets:
-                x = np.stack(inputs[kind])
+                x = np.stack(inputs[kind][scale_of(nets[kind])])
                 p = np.concatenate([nets[kind].predict(x[i : i + 512]) for i in range(0, len(x), 512)])
                 prob[np.array(where[kind])] = discount_by_card(p, controls[name][kind], nets[kind].card)
         rows.prob[name] = prob

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..controls import score
 from ..errors import InputError
-from ..network import load_networks
+from ..network import load_networks, plots_for, scale_of
 from ..plots import make_plots
 from ..readers import read
 from . import data as tdata
@@ -126,11 +126,16 @@ def _predictable(obs) -> tuple[np.ndarray, Any] | None:
     (``controls.score``: discounted by control windows when its card has a baseline)."""
     if len(obs.d) == 0:
         return None
-    plots = make_plots(obs)
+    plots = make_plots(obs)  # for the ranges; each network scores the plots on its own scale
     pred = plots.predictable
     if not pred.any():
         return None
-    return np.array(plots.ranges, dtype=object)[pred], lambda net: score(obs, plots, net).p[pred]
+
+    def scorer(net):
+        on_scale = plots if scale_of(net) == plots.scale else plots_for(obs, net)
+        return score(obs, on_scale, net).p[pred]
+
+    return np.array(plots.ranges, dtype=object)[pred], scorer
 
 
 def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED,

@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..joint import logits
-from ..network import load_networks
-from ..plots import make_plots
+from ..network import load_networks, plots_for, scale_of
 from ..reflections import Reflections
 from . import data as tdata
 from .joint import fit_logistic
@@ -55,13 +54,15 @@ def plot_rows(refl: Reflections, networks: dict, truth: dict | None = None, weak
     for kind, obs in refl.observables.items():
         if kind not in networks or len(obs) == 0:
             continue
-        plots = make_plots(obs)
+        plots = plots_for(obs, networks[kind])
         pred = plots.predictable
         if not pred.any():
             continue
-        x = plots.inputs[pred]
-        p = networks[kind].predict(x)
-        pp = published[kind].predict(x) if published and kind in published else None
+        p = networks[kind].predict(plots.inputs[pred])
+        pp = None
+        if published and kind in published:
+            pub = plots if scale_of(published[kind]) == plots.scale else plots_for(obs, published[kind])
+            pp = published[kind].predict(pub.inputs[pred])
         for j, r in enumerate(np.array(plots.ranges, dtype=object)[pred]):
             z = line_z(obs, r)
             row: dict[str, Any] = {"kind": kind, "range": r.index, "p": float(p[j]), "z": 0.0 if z is None else z[1]}

@@ -502,7 +502,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     from ..controls import discount_by_card, predictable_controls
     from ..host import Host
     from ..icefinder import score as icefinder_score
-    from ..plots import make_plots
+    from ..network import plots_by_scale, scale_of
     from ..results import AnalysisOptions
     from .evaluate import contenders_from
 
@@ -544,7 +544,8 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
 
     # rows: one per scored plot
     rows: list[dict[str, Any]] = []
-    pending: dict[str, list[tuple[int, np.ndarray]]] = {"I": [], "F": []}
+    pending: dict[str, list[int]] = {"I": [], "F": []}  # rows of predictable plots, per observable
+    pending_x: dict[str, dict[str, list[np.ndarray]]] = {"I": {}, "F": {}}  # their inputs, per plot scale
     controls = {c: {"I": [], "F": []} for c in contenders}  # per pending plot, for cards with a control baseline
 
     def add_plots(refl: Reflections, meta: dict, select: dict[str, dict[int, float]] | None):
@@ -552,7 +553,8 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         for kind, o in refl.observables.items():
             if kind not in ("I", "F") or len(o) == 0:
                 continue
-            plots = make_plots(o)
+            by_scale = plots_by_scale(o, [nets.get(kind) for nets in contenders.values()])
+            plots = by_scale["linear"]  # ranges, sizes and predictability are the same on every scale
             pred = plots.predictable
             excised = plots.excised()
             inputs = None
@@ -569,8 +571,10 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                 rows.append(row)
                 if pred[k]:
                     if inputs is None:
-                        inputs = plots.inputs  # standardised once per observable
-                    pending[kind].append((len(rows) - 1, inputs[k].copy()))
+                        inputs = {s: p.inputs for s, p in by_scale.items()}  # standardised once per observable
+                    pending[kind].append(len(rows) - 1)
+                    for s, x in inputs.items():
+                        pending_x[kind].setdefault(s, []).append(x[k].copy())
                     keep[k] = True
             for c, nets in contenders.items():
                 per_plot = predictable_controls(o, plots, nets[kind]) if kind in nets else None
@@ -598,10 +602,11 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     for kind in ("I", "F"):
         if not pending[kind]:
             continue
-        idx = np.array([i for i, _ in pending[kind]])
-        x = np.stack([a for _, a in pending[kind]])
+        idx = np.array(pending[kind])
+        xs = {s: np.stack(v) for s, v in pending_x.pop(kind).items()}
         for c, nets in contenders.items():
             if kind in nets:
+                x = xs[scale_of(nets[kind])]
                 p = np.concatenate([nets[kind].predict(x[i : i + 256]) for i in range(0, len(x), 256)])
                 probs[c][idx] = discount_by_card(p, controls[c][kind], nets[kind].card)
                 if c == "ours":

@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..controls import AGGREGATES, baseline_of, discount, score
-from ..network import Network, load_networks
-from ..plots import make_plots
+from ..network import Network, load_networks, plots_for
 from . import data as tdata
 from .metrics import proportion
 
@@ -53,7 +52,7 @@ def clean_plots(real_dir: Path, networks=None, controls: bool = False) -> dict[s
         for kind, obs in refl.observables.items():
             if kind not in networks or kind not in out:
                 continue
-            plots = make_plots(obs)
+            plots = plots_for(obs, networks[kind])
             pred = plots.predictable
             if not pred.any():
                 continue

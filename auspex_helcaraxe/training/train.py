@@ -71,10 +71,11 @@ def training_set(
     exclude_family: str | None = None,
     vary_backgrounds: bool = False,
     clean_twins: bool = False,
+    plot_scale: str = "linear",
 ):
     """(X, y, groups, meta) of simulated plots for one observable, cached under ``cache_dir``.
     ``exclude_family``: draw no ring of this family (``training.families.excluding``).
-    ``vary_backgrounds``, ``clean_twins``: see :func:`simulate.make_training_set`."""
+    ``vary_backgrounds``, ``clean_twins``, ``plot_scale``: see :func:`simulate.make_training_set`."""
     from .. import simulate
     from ..errors import InputError
     from ..readers import read
@@ -82,9 +83,10 @@ def training_set(
     from .families import excluding
 
     def make(n_datasets, seed, observable, backgrounds, background_fraction, exclude_family=None,
-             vary_backgrounds=False, clean_twins=False):
+             vary_backgrounds=False, clean_twins=False, plot_scale="linear"):
         kwargs: dict[str, Any] = {k: True for k, v in (("vary_backgrounds", vary_backgrounds),
                                                        ("clean_twins", clean_twins)) if v}
+        kwargs["plot_scale"] = plot_scale
         if backgrounds:
             refl = []
             for p in backgrounds:
@@ -106,6 +108,8 @@ def training_set(
         key["vary_backgrounds"] = True
     if clean_twins:
         key["clean_twins"] = True
+    if plot_scale != "linear":
+        key["plot_scale"] = plot_scale
     t = time.time()
     out = tdata.cached(make, key, cache_dir, log)
     log(f"{observable}: {len(out[1])} plots ({int(np.sum(out[1]))} iced) from {len(np.unique(out[2]))} data sets "
@@ -214,6 +218,7 @@ def train(
     weak_label_simulated_only: bool = False,
     weak_label_ref_n: float | None = None,
     clean_twins: bool = False,
+    plot_scale: dict[str, str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the F network, then the I network from it, and export both with model cards.
@@ -243,6 +248,9 @@ def train(
     are not the same few images over and over (recorded in the card and the cache key; default off).
     ``clean_twins``: each real background given ice also enters clean, for the ranges its ice
     reaches (``simulate.make_training_set``; recorded in the card and the cache key; default off).
+    ``plot_scale``: per observable, the y axis of its plots (``plots.PLOT_SCALES``, e.g.
+    ``{"I": "signed_sqrt"}``; recorded in the card, whose ``plot_scale`` every path that feeds the
+    network follows, and in the cache key; an observable left out: "linear", the published scale).
     Returns a summary (wall time, metrics, file paths). Reproducible for a given ``seed``.
     """
     import gemmi
@@ -300,12 +308,15 @@ def train(
         params["vary_backgrounds"] = True
     if clean_twins:
         params["clean_twins"] = True
+    scales = {k: v for k, v in (plot_scale or {}).items() if v != "linear"}
+    if scales:
+        params["plot_scale"] = scales
     summary: dict[str, Any] = {"params": params, "networks": {}}
     f_model = None
     for kind in ("F", "I"):
         tk = time.time()
         X, y, groups, meta, info = training_set(kind, n_datasets, data_seed, backgrounds, background_fraction, cache, log,
-                                              exclude_family, vary_backgrounds, clean_twins)
+                                              exclude_family, vary_backgrounds, clean_twins, scales.get(kind, "linear"))
         wl = weak_label.get(kind) if isinstance(weak_label, dict) else weak_label
         if wl is not None:
             y, n_new = relabel_weak(y, meta, wl, weak_label_simulated_only, weak_label_ref_n)
@@ -333,7 +344,8 @@ def train(
             f_model = model
 
         # Export, then measure on the validation set through the TFLite runtime (what ships).
-        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}", model=model)
+        path = convert(keras_path, out, observable=kind, version=f"{__version__}+seed{seed}", model=model,
+                       plot_scale=scales.get(kind, "linear"))
         Xv, yv = X[va], y[va].astype(bool)
         p32 = _tflite_predict(path, kind, Xv)
         threshold = calibrate_threshold(p32, yv, target_specificity) if target_specificity else 0.5
@@ -417,7 +429,8 @@ def train_members(out_dir: str | os.PathLike, members: int, seed: int = 0,
         runs.append(train(out / "members" / f"seed{s}", seed=s, cache_dir=cache, keras_dir=kdir, log=log, **kwargs))
     summary: dict[str, Any] = {"members": runs, "networks": {}}
     for kind in ("F", "I"):
-        path = ensemble([k / f"helcaraxe_{kind.lower()}obs.keras" for k in keras_dirs], out, kind)
+        path = ensemble([k / f"helcaraxe_{kind.lower()}obs.keras" for k in keras_dirs], out, kind,
+                        plot_scale=(kwargs.get("plot_scale") or {}).get(kind, "linear"))
         card = json.loads(path.with_suffix(".json").read_text())
         card["training"] = {**runs[0]["params"], "seed": seed, "members": members, "member_seeds": seeds,
                             "member_wall_time_s": [r["wall_time_s"] for r in runs]}
@@ -444,6 +457,21 @@ def weak_label_arg(text: str) -> float | dict[str, float]:
         return out
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a strength or F=…,I=… list: {text!r}") from None
+
+
+def plot_scale_arg(text: str) -> dict[str, str]:
+    """``--plot-scale`` value: ``I=signed_sqrt`` (per observable, comma-separated; ``plots.PLOT_SCALES``)."""
+    import argparse
+
+    from ..plots import PLOT_SCALES
+
+    out = {}
+    for part in text.split(","):
+        kind, _, scale = part.partition("=")
+        if kind.strip() not in ("I", "F") or scale.strip() not in PLOT_SCALES:
+            raise argparse.ArgumentTypeError(f"not an I=…,F=… list of {', '.join(PLOT_SCALES)}: {text!r}")
+        out[kind.strip()] = scale.strip()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="experiment: each use of a real background is another measurement of it (subset, extra noise)")
     ap.add_argument("--clean-twins", action="store_true",
                     help="experiment: each real background given ice also enters clean, for the ranges its ice reaches")
+    ap.add_argument("--plot-scale", type=plot_scale_arg, default=None, metavar="I=SCALE",
+                    help="experiment: the y axis of an observable's plots (plots.PLOT_SCALES), e.g. I=signed_sqrt; "
+                         "recorded in the card, which every path that feeds the network follows")
     ap.add_argument("--balance-classes", action="store_true")
     ap.add_argument("--members", type=int, default=1, metavar="K",
                     help="train K pairs with this recipe (seeds SEED … SEED+K-1) and export their mean per observable "
@@ -499,7 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                   exclude_family=a.exclude_family,
                   real_negative_weight=a.real_negative_weight, profile_branch=a.profile_branch,
                   vary_backgrounds=a.vary_backgrounds, weak_label_simulated_only=a.weak_label_simulated_only,
-                  weak_label_ref_n=a.weak_label_ref_n, clean_twins=a.clean_twins, balance_classes=a.balance_classes)
+                  weak_label_ref_n=a.weak_label_ref_n, clean_twins=a.clean_twins, balance_classes=a.balance_classes,
+                  plot_scale=a.plot_scale)
     if a.members > 1:
         s = train_members(a.out_dir, a.members, seed=a.seed, **kwargs)
     else:
