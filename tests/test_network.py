@@ -107,6 +107,7 @@ def test_card_plot_scale_feeds_the_network_its_own_plots(network_copy):
     other observable keeps the published scale; a mismatched path is refused; an unknown scale too."""
     from auspex_helcaraxe.controls import score
     from auspex_helcaraxe.network import plots_by_scale, plots_for
+    from auspex_helcaraxe.report import to_dict
     from auspex_helcaraxe.simulate import simulate_dataset
 
     d = network_copy("sqrt")
@@ -121,7 +122,7 @@ def test_card_plot_scale_feeds_the_network_its_own_plots(network_copy):
         plots = make_plots(obs, scale=scale)
         assert plots_for(obs, nets[kind]).scale == scale and set(plots_by_scale(obs, nets.values())) == {"linear", "signed_sqrt"}
         result = analysis.result("helcaraxe", kind)
-        assert result.info.get("plot_scale", "linear") == scale
+        assert result.info["plot_scale"] == scale and to_dict(analysis)["observables"][kind]["plot_scale"] == scale
         pred = plots.predictable
         expected = nets[kind].predict(plots.inputs[pred])
         got = [r.details["network_probability"] for r in result.ranges if r.status == "predicted"]

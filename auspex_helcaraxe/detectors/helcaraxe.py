@@ -59,8 +59,7 @@ class HelcaraxeDetector:
         if network is not None:
             scores, pair = pairs.check(obs, plots, network, score(obs, plots, network, threshold, every), threshold)
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
-            if plots.scale != "linear":
-                info["plot_scale"] = plots.scale
+            info["plot_scale"] = plots.scale
             if scores.baseline is not None:
                 info["control_baseline"] = scores.baseline
                 info["control_aggregate"] = scores.aggregate
