@@ -3,6 +3,7 @@ calibration, the fixed real-data split and a small end-to-end evaluation through
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -182,3 +183,32 @@ def test_evaluate_small_simulated_set(tmp_path, published_dir):
     assert not np.any(rows.flagged["ours"] & ~rows.predictable)
     m = res["metrics"]["(1) Simulated test set"]["overall"]["all plots"]["ours"]
     assert m["n"] == int(np.sum(rows.predictable & ~np.isnan(rows.label)))
+
+
+def test_collect_scores_each_contender_on_its_own_plot_scale(network_copy):
+    """Two contenders on one data set, one of them reading signed-sqrt I plots: each gets the
+    probabilities of its own plots (the same plots on one scale give the same answers)."""
+    from auspex_helcaraxe.controls import score
+    from auspex_helcaraxe.network import load_networks, plots_for
+    from auspex_helcaraxe.training.evaluate import collect, simulated_items
+
+    plain = network_copy("plain", control_baseline=None, pair_threshold=None)
+    sqrt = network_copy("sqrt", control_baseline=None, pair_threshold=None)
+    card = sqrt / "helcaraxe_iobs.json"
+    card.write_text(json.dumps({**json.loads(card.read_text()), "plot_scale": "signed_sqrt"}))
+    contenders = {"ours": load_networks(sqrt), "published": load_networks(plain)}
+    items = list(simulated_items(2, seed=77))
+    rows = collect(items, contenders, icefinder=False)
+    for name, nets in contenders.items():
+        expected = []
+        for item in items:
+            for kind in ("I", "F"):
+                obs = item.reflections.observables.get(kind)
+                if obs is not None and len(obs.d):
+                    plots = plots_for(obs, nets[kind])
+                    expected += list(score(obs, plots, nets[kind]).p)
+        np.testing.assert_allclose(rows.prob[name], expected, atol=1e-6, equal_nan=True)
+    i_rows = (rows.kind == "I") & rows.predictable
+    f_rows = (rows.kind == "F") & rows.predictable
+    assert i_rows.any() and np.abs(rows.prob["ours"][i_rows] - rows.prob["published"][i_rows]).max() > 1e-3
+    np.testing.assert_array_equal(rows.prob["ours"][f_rows], rows.prob["published"][f_rows])
