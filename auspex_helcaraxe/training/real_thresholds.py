@@ -156,7 +156,7 @@ def sensitivity_cost(alternatives: dict[str, dict[str, float]], real_dir: Path, 
     out = {}
     for name, thr in alternatives.items():
         res = {}
-        for k in ("I", "F"):
+        for k in (k for k in ("I", "F") if k in thr and k in nets):  # a directory may hold one observable
             for part, sel in (("simulated", cat == "simulated"), ("semi-synthetic", np.char.startswith(cat.astype(str), "semi") | np.char.startswith(cat.astype(str), "real"))):
                 m = (kind == k) & np.isfinite(prob) & np.isfinite(lab) & sel
                 f = prob >= thr[k]
