@@ -88,6 +88,7 @@ class ModelCard:
     pair_threshold: float | None = None  # pairs.py: when two or more ranges reach it, flag each of them
     pair_steps: tuple[tuple[int, float], ...] | None = None  # pairs.py: t₂ by plot size, [[min_n, t2], ...]
     plot_scale: str = "linear"  # plots.PLOT_SCALES: the y axis of the plots this network reads
+    sparse_threshold: tuple[int, float] | None = None  # [n, t]: a plot of < n reflections flags alone only at p ≥ max(threshold, t)
     alone_caveat: str | None = None  # what the evaluation says this network misses in a file with no other observable
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -99,9 +100,15 @@ class ModelCard:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
         if kwargs.get("pair_steps") is not None:
             kwargs["pair_steps"] = tuple((int(n), float(t)) for n, t in kwargs["pair_steps"])
+        if kwargs.get("sparse_threshold") is not None:
+            n, t = kwargs["sparse_threshold"]
+            kwargs["sparse_threshold"] = (int(n), float(t))
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
     def __post_init__(self) -> None:
+        if self.sparse_threshold is not None and not (self.sparse_threshold[0] > 0 and 0 < self.sparse_threshold[1] < 1):
+            raise NetworkError(f"{self.name}: sparse_threshold must be [min_reflections > 0, threshold in (0, 1)]; "
+                               f"got {list(self.sparse_threshold)}")
         if self.plot_scale not in PLOT_SCALES:
             raise NetworkError(f"{self.name}: unknown plot_scale {self.plot_scale!r} (one of {', '.join(PLOT_SCALES)})")
         steps = self.pair_steps
@@ -121,6 +128,7 @@ class ModelCard:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         d["pair_steps"] = self.pair_steps_list
+        d["sparse_threshold"] = list(self.sparse_threshold) if self.sparse_threshold is not None else None
         extra = d.pop("extra")
         d.update(extra)
         return d
@@ -202,6 +210,19 @@ def plots_for(obs, network: "Network | None", ranges=None) -> RangePlots:
     """The plots ``network`` reads for the observable ``obs``: :func:`plots.make_plots` on the card's
     ``plot_scale`` (the published scale without a network). Every path that feeds a network uses this."""
     return make_plots(obs, ranges, scale=scale_of(network))
+
+
+def flag_thresholds(card: ModelCard, n_in_range, threshold: float | None = None) -> np.ndarray:
+    """Each plot's threshold for a flag on its own evidence: ``threshold`` (default: the card's), raised
+    to the card's ``sparse_threshold`` t for plots of fewer than its n reflections (a network's answers
+    on sparse plots scatter: docs/evaluation.md, thinned real clean data sets). A threshold the user
+    sets (``--threshold``) applies to every plot: callers pass it without this function."""
+    n = np.asarray(n_in_range)
+    t = np.full(n.shape, card.threshold if threshold is None else float(threshold))
+    if card.sparse_threshold is not None:
+        below, t_sparse = card.sparse_threshold
+        t[n < below] = np.maximum(t[n < below], t_sparse)
+    return t
 
 
 def plots_by_scale(obs, networks) -> dict[str, RangePlots]:

@@ -212,3 +212,20 @@ def test_collect_scores_each_contender_on_its_own_plot_scale(network_copy):
     f_rows = (rows.kind == "F") & rows.predictable
     assert i_rows.any() and np.abs(rows.prob["ours"][i_rows] - rows.prob["published"][i_rows]).max() > 1e-3
     np.testing.assert_array_equal(rows.prob["ours"][f_rows], rows.prob["published"][f_rows])
+
+
+def test_collect_flags_with_each_cards_sparse_threshold(network_copy):
+    """Per-plot flags of an evaluation follow the card's sparse_threshold (as the detector does)."""
+    from auspex_helcaraxe.network import load_networks
+    from auspex_helcaraxe.training.evaluate import collect, simulated_items
+
+    items = list(simulated_items(3, seed=78))
+    plain = load_networks(network_copy("plain", control_baseline=None, pair_threshold=None))
+    strict = load_networks(network_copy("strict", control_baseline=None, pair_threshold=None,
+                                        sparse_threshold=[400, 0.999]))
+    rows = collect(items, {"ours": strict, "published": plain}, icefinder=False)
+    np.testing.assert_array_equal(rows.prob["ours"], rows.prob["published"])
+    sparse = rows.n_reflections < 400
+    loose = rows.flagged["published"]
+    assert (loose & sparse).any() and (loose & ~sparse).any()
+    np.testing.assert_array_equal(rows.flagged["ours"], loose & (~sparse | (np.nan_to_num(rows.prob["ours"]) >= 0.999)))

@@ -136,3 +136,42 @@ def test_card_plot_scale_feeds_the_network_its_own_plots(network_copy):
     card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "plot_scale": "log"}))
     with pytest.raises(InputError, match="unknown plot_scale"):
         load_networks(d)
+
+
+def test_sparse_threshold_raises_the_flag_threshold_of_sparse_plots_only(network_copy):
+    """sparse_threshold [n, t]: plots of fewer than n reflections flag alone only at p ≥ max(threshold, t);
+    the evidence says so; --threshold applies to every plot; bad values are refused."""
+    from auspex_helcaraxe.network import flag_thresholds
+    from auspex_helcaraxe.simulate import simulate_dataset
+
+    card = ModelCard(name="x", observable="F", threshold=0.5, sparse_threshold=(200, 0.7))
+    np.testing.assert_array_equal(flag_thresholds(card, [50, 199, 200, 5000]), [0.7, 0.7, 0.5, 0.5])
+    np.testing.assert_array_equal(flag_thresholds(card, [50, 300], threshold=0.8), [0.8, 0.8])
+    assert ModelCard.from_dict(card.to_dict()) == card and card.to_dict()["sparse_threshold"] == [200, 0.7]
+    with pytest.raises(InputError, match="sparse_threshold"):
+        ModelCard(name="x", observable="F", sparse_threshold=(200, 1.5))
+
+    refl = simulate_dataset(np.random.default_rng(6), ice={"probability": 1.0}).reflections  # two weak F flags
+    plain = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("plain")))
+    res = plain.result("helcaraxe", "F")
+    pred = [r for r in res.ranges if r.status == "predicted"]
+    n = {r.index: r.details["n_reflections"] for r in pred}
+    below = max(n.values()) + 1
+    flagged = [r for r in pred if r.flagged]
+    assert len(flagged) >= 2, "the simulated data set should have two flagged F ranges"
+    t = max(r.value for r in flagged) + 1e-3  # above every flagged p, and every plot counts as sparse
+    raised = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse", sparse_threshold=[below, t])))
+    res2 = raised.result("helcaraxe", "F")
+    assert res2.info["sparse_threshold"] == [below, t]
+    assert not any(r.flagged for r in res2.ranges)  # every plot is sparse and below t
+    assert [r.value for r in res2.ranges] == [r.value for r in res.ranges]  # probabilities unchanged
+    # a threshold given by the user applies to every plot, sparse or not
+    user = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse2", sparse_threshold=[below, t]),
+                                                            threshold=0.5))
+    assert [r.flagged for r in user.result("helcaraxe", "F").ranges] == [r.value is not None and r.value >= 0.5
+                                                                         for r in user.result("helcaraxe", "F").ranges]
+    # with t just below the top p, only that range flags, and its evidence names the sparse plot
+    top = max(flagged, key=lambda r: r.value)
+    one = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse3", sparse_threshold=[below, top.value - 1e-4])))
+    got = [r for r in one.result("helcaraxe", "F").ranges if r.flagged]
+    assert [r.index for r in got] == [top.index] and "sparse plot" in got[0].details["evidence"]

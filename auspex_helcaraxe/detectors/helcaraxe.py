@@ -14,7 +14,7 @@ from .. import pairs
 from ..controls import Scores, excess, score
 from ..hookspecs import hookimpl
 from ..ice_ranges import ice_ranges
-from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, load_networks, plots_for
+from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, flag_thresholds, load_networks, plots_for
 from ..plots import RangePlots
 from ..reflections import Reflections
 from ..results import (
@@ -67,7 +67,12 @@ class HelcaraxeDetector:
                 info["pair_threshold"] = pair.threshold
                 if network.card.pair_steps is not None:
                     info["pair_steps"] = network.card.pair_steps_list
-        results = _range_results(plots, scores, threshold, kind, pair)
+        per_plot = np.full(len(plots.ranges), float(threshold))
+        if network is not None and options.threshold is None:  # --threshold applies to every plot
+            per_plot = flag_thresholds(network.card, plots.n_in_range)
+            if network.card.sparse_threshold is not None:
+                info["sparse_threshold"] = list(network.card.sparse_threshold)
+        results = _range_results(plots, scores, per_plot, kind, pair, per_plot > threshold)
         if network is None:
             message = NO_NETWORK_HINT
         else:  # the card's caveat for files whose only observable this is (evaluation.md)
@@ -75,8 +80,10 @@ class HelcaraxeDetector:
         return DetectorResult(detector=NAME, observable=kind, ranges=results, info=info, message=message)
 
 
-def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, kind: str = "?",
-                   pair: pairs.Pair | None = None):
+def _range_results(plots: RangePlots, scores: Scores | None, thresholds: np.ndarray, kind: str = "?",
+                   pair: pairs.Pair | None = None, raised: np.ndarray | None = None):
+    """One RangeResult per ice range; ``thresholds``: each plot's threshold for a flag on its own,
+    ``raised``: where that is the card's sparse_threshold."""
     by_index = {r.index: k for k, r in enumerate(plots.ranges)}
     paired = pair.ranks if pair is not None else ()
     excised = plots.excised()
@@ -101,8 +108,10 @@ def _range_results(plots: RangePlots, scores: Scores | None, threshold: float, k
         elif scores is None:
             out.append(RangeResult(r.index, r.d_max, r.d_min, NO_NETWORK, None, False, NO_NETWORK_HINT, details))
         else:
-            p = float(scores.p[k])
+            p, threshold = float(scores.p[k]), float(thresholds[k])
             details["evidence"] = _evidence(scores, k, threshold, kind)
+            if raised is not None and raised[k]:
+                details["evidence"] += f" (sparse plot: {int(plots.n_in_range[k])} reflections)"
             if scores.baseline is not None:
                 details["network_probability"] = round(float(scores.network[k]), 4)
                 details["control_probabilities"] = ([round(float(c), 4) for c in scores.controls[k]]

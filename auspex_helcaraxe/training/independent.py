@@ -502,7 +502,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     from ..controls import discount_by_card, predictable_controls
     from ..host import Host
     from ..icefinder import score as icefinder_score
-    from ..network import plots_by_scale, scale_of
+    from ..network import flag_thresholds, plots_by_scale, scale_of
     from ..results import AnalysisOptions
     from .evaluate import contenders_from
 
@@ -567,6 +567,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                 else:
                     st = 0.0
                 row = {**meta, "kind": kind, "range": r.index, "strength": st, "predictable": bool(pred[k]),
+                       "n": int(plots.n_in_range[k]),
                        "excised": bool(excised[k]), "Icefinder": bool(pred[k]) and r.index in flags.get(kind, set())}
                 rows.append(row)
                 if pred[k]:
@@ -612,12 +613,20 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
                 if c == "ours":
                     raw[idx] = p
         log(f"  predicted {len(idx)} {kind} plots")
+    kinds, sizes = np.array([r["kind"] for r in rows]), np.array([r["n"] for r in rows])
     thr = {c: {k: n.card.threshold for k, n in nets.items()} for c, nets in contenders.items()}
-    detectors = {}
-    for c in contenders:
-        detectors[c] = np.array([(not np.isnan(p)) and p >= thr[c].get(r["kind"], 0.5) for p, r in zip(probs[c], rows)])
-    detectors["ours@0.5"] = np.array([(not np.isnan(p)) and p >= 0.5 for p, r in zip(probs["ours"], rows)])
-    detectors[NO_WINDOWS] = np.array([(not np.isnan(p)) and p >= thr["ours"].get(r["kind"], 0.5) for p, r in zip(raw, rows)])
+    per_plot = {}  # each plot's threshold per contender: its card's, raised for sparse plots by its sparse_threshold
+    for c, nets in contenders.items():
+        per_plot[c] = np.full(len(rows), 0.5)
+        for k, net in nets.items():
+            per_plot[c][kinds == k] = flag_thresholds(net.card, sizes[kinds == k])
+
+    def at_least(p: np.ndarray, t) -> np.ndarray:
+        return ~np.isnan(p) & (np.nan_to_num(p, nan=-1.0) >= t)
+
+    detectors = {c: at_least(probs[c], per_plot[c]) for c in contenders}
+    detectors["ours@0.5"] = at_least(probs["ours"], 0.5)
+    detectors[NO_WINDOWS] = at_least(raw, per_plot["ours"])
     detectors["Icefinder"] = np.array([r["Icefinder"] for r in rows])
     table = {"dataset": [r["dataset"] for r in rows], "family": [r["family"] for r in rows],
              "kind": [r["kind"] for r in rows], "range": [r["range"] for r in rows],
