@@ -229,7 +229,7 @@ def plots_by_scale(obs, networks) -> dict[str, RangePlots]:
     """The plots of ``obs`` on each plot scale that some of ``networks`` (None entries allowed) read,
     always with the published "linear" one: for evaluations that score several networks on one data
     set. Which plots are predictable, their ranges and sizes are the same on every scale."""
-    scales = {"linear"} | {n.card.plot_scale for n in networks if n is not None}
+    scales = {"linear"} | {scale_of(n) for n in networks}
     return {s: make_plots(obs, scale=s) for s in sorted(scales)}
 
 
