@@ -175,3 +175,21 @@ def test_sparse_threshold_raises_the_flag_threshold_of_sparse_plots_only(network
     one = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse3", sparse_threshold=[below, top.value - 1e-4])))
     got = [r for r in one.result("helcaraxe", "F").ranges if r.flagged]
     assert [r.index for r in got] == [top.index] and "sparse plot" in got[0].details["evidence"]
+
+
+def test_real_thresholds_writes_sparse_threshold_into_cards(network_copy, shared_dir, capsys):
+    """Step 2 of training.md writes the sparse step into the cards it is given (and refuses it without
+    --cards or with a malformed value); the cards then load with it."""
+    from auspex_helcaraxe.training.real_thresholds import main
+
+    for argv in (["--sparse-threshold", "F=200:0.7"], ["--sparse-threshold", "F=200", "--cards", "x"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    assert "--sparse-threshold" in capsys.readouterr().err
+    d = network_copy("cards", sparse_threshold=None)
+    assert main(["--real", str(shared_dir / "data" / "real"), "--networks", str(d), "--cards", str(d),
+                 "--sparse-threshold", "F=200:0.7,I=150:0.65"]) == 0
+    nets = load_networks(d)
+    assert nets["F"].card.sparse_threshold == (200, 0.7) and nets["I"].card.sparse_threshold == (150, 0.65)
+    assert "sparse_threshold" in nets["F"].card.metrics["real_clean"]

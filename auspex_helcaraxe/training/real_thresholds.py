@@ -292,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair-steps", default="", metavar="KIND=N:T2/N:T2/...",
                     help="with --pair: t2 by plot size (pairs.py), e.g. I=400:0.25/200:0.30/0:0.45 (largest minimum "
                          "first, its t2 that of --pair); with --cards written into the cards as pair_steps")
+    ap.add_argument("--sparse-threshold", default="", metavar="KIND=N:T[,KIND=N:T]",
+                    help="with --cards: write sparse_threshold [N, T] into these observables' cards (a plot of fewer "
+                         "than N reflections flags alone only at p >= max(threshold, T); network.flag_thresholds). "
+                         "Fixed beforehand, not chosen here; the numbers above are at the card threshold for every "
+                         "plot (the sparse step can only remove flags)")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -309,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pair-steps: KIND=N:T2/N:T2/..., e.g. I=400:0.25/200:0.30/0:0.45")
     if set(pair_steps) - set(pair_t) or any(s[0][1] != pair_t[k] for k, s in pair_steps.items()):
         ap.error("--pair-steps: only for observables given to --pair, the first step's t2 being theirs")
+    try:
+        sparse = {k: (int(n), float(t)) for k, (n, t) in
+                  ((k, v.split(":")) for k, v in per_observable(args.sparse_threshold).items())}
+    except ValueError:
+        ap.error("--sparse-threshold: KIND=N:T, e.g. F=200:0.7,I=150:0.7")
+    if set(sparse) - {"I", "F"} or (sparse and not args.cards):
+        ap.error("--sparse-threshold: the observables are I and/or F, written with --cards")
     try:
         aggregates = per_observable(args.aggregate, both=True)
         bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
@@ -371,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     if args.cards:
-        from .cards import set_control_baselines, set_pair_thresholds, set_thresholds, update_metrics
+        from .cards import (set_control_baselines, set_pair_thresholds, set_sparse_thresholds, set_thresholds,
+                            update_metrics)
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
         sha = {k: n.card.sha256 for k, n in nets.items()}
@@ -400,6 +413,13 @@ def main(argv: list[str] | None = None) -> int:
                         "specificity_per_dataset": f"{pr['specificity_per_dataset']['k']}/{pr['specificity_per_dataset']['n']}",
                         "highest_second_p": pr["highest_second_p"],
                         "note": "fixed before its test (docs/independent_notes.md), not chosen by this command"}
+        if sparse:
+            set_sparse_thresholds(args.cards, {k: v for k, v in sparse.items() if k in rows}, sha)
+            for k in sparse:
+                if k in blocks:
+                    blocks[k]["sparse_threshold"] = (f"{list(sparse[k])} written into the card by this command, fixed "
+                                                     "before its test (docs/independent_notes.md, session 14); the "
+                                                     "numbers of this block are at the card threshold for every plot")
         for path in update_metrics(args.cards, "real_clean", blocks, sha256=sha, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
