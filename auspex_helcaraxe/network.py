@@ -225,6 +225,21 @@ def flag_thresholds(card: ModelCard, n_in_range, threshold: float | None = None)
     return t
 
 
+def row_thresholds(networks: dict[str, "Network"], kinds: np.ndarray, n_in_range: np.ndarray) -> np.ndarray:
+    """:func:`flag_thresholds` for rows of plots of several observables (``kinds`` "I"/"F", their
+    ``n_in_range``), each by the card of its observable's network; 0.5 where there is none."""
+    kinds, n = np.asarray(kinds), np.asarray(n_in_range)
+    out = np.full(kinds.shape, DEFAULT_THRESHOLD)
+    for kind, net in networks.items():
+        out[kinds == kind] = flag_thresholds(net.card, n[kinds == kind])
+    return out
+
+
+def on_scale(plots: RangePlots, obs, network: "Network") -> RangePlots:
+    """``plots`` (of ``obs``) when ``network`` reads their scale, else that network's own plots of ``obs``."""
+    return plots if scale_of(network) == plots.scale else plots_for(obs, network)
+
+
 def plots_by_scale(obs, networks) -> dict[str, RangePlots]:
     """The plots of ``obs`` on each plot scale that some of ``networks`` (None entries allowed) read,
     always with the published "linear" one: for evaluations that score several networks on one data

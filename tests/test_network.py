@@ -106,7 +106,7 @@ def test_card_plot_scale_feeds_the_network_its_own_plots(network_copy):
     """A card's plot_scale is what the detector (and its control windows) plot for that network; the
     other observable keeps the published scale; a mismatched path is refused; an unknown scale too."""
     from auspex_helcaraxe.controls import score
-    from auspex_helcaraxe.network import plots_by_scale, plots_for
+    from auspex_helcaraxe.network import on_scale, plots_by_scale, plots_for
     from auspex_helcaraxe.report import to_dict
     from auspex_helcaraxe.simulate import simulate_dataset
 
@@ -133,6 +133,7 @@ def test_card_plot_scale_feeds_the_network_its_own_plots(network_copy):
     assert np.abs(nets["I"].predict(linear.inputs[pred]) - nets["I"].predict(on_sqrt.inputs[pred])).max() > 1e-3
     with pytest.raises(ValueError, match="reads signed_sqrt"):
         score(obs_i, linear, nets["I"])
+    assert on_scale(linear, obs_i, nets["I"]).scale == "signed_sqrt" and on_scale(linear, obs_i, nets["F"]) is linear
     card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "plot_scale": "log"}))
     with pytest.raises(InputError, match="unknown plot_scale"):
         load_networks(d)

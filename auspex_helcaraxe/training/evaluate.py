@@ -33,7 +33,7 @@ import numpy as np
 from ..controls import discount_by_card, predictable_controls
 from ..errors import InputError
 from ..ice_ranges import ice_ranges
-from ..network import Network, flag_thresholds, load_networks, plots_by_scale, scale_of
+from ..network import Network, load_networks, plots_by_scale, row_thresholds, scale_of
 from ..readers import read
 from ..reflections import Reflections
 from ..results import AnalysisOptions
@@ -163,10 +163,7 @@ def collect(items: Iterable[Item], contenders: dict[str, dict[str, Network]], ic
                 p = np.concatenate([nets[kind].predict(x[i : i + 512]) for i in range(0, len(x), 512)])
                 prob[np.array(where[kind])] = discount_by_card(p, controls[name][kind], nets[kind].card)
         rows.prob[name] = prob
-        thr = np.full(n, 0.5)
-        for k, net in nets.items():  # each plot's threshold: the card's, raised for sparse plots by its sparse_threshold
-            m = rows.kind == k
-            thr[m] = flag_thresholds(net.card, rows.n_reflections[m])
+        thr = row_thresholds(nets, rows.kind, rows.n_reflections)  # raised for sparse plots by a card's sparse_threshold
         rows.flagged[name] = ~np.isnan(prob) & (np.nan_to_num(prob, nan=-1.0) >= thr)
     if icefinder:
         rows.flagged["Icefinder"] = np.array(ice_flags, bool)

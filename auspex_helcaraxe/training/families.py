@@ -28,7 +28,7 @@ import numpy as np
 
 from ..controls import score
 from ..errors import InputError
-from ..network import load_networks, plots_for, scale_of
+from ..network import load_networks, on_scale
 from ..plots import make_plots
 from ..readers import read
 from . import data as tdata
@@ -131,11 +131,7 @@ def _predictable(obs) -> tuple[np.ndarray, Any] | None:
     if not pred.any():
         return None
 
-    def scorer(net):
-        on_scale = plots if scale_of(net) == plots.scale else plots_for(obs, net)
-        return score(obs, on_scale, net).p[pred]
-
-    return np.array(plots.ranges, dtype=object)[pred], scorer
+    return np.array(plots.ranges, dtype=object)[pred], lambda net: score(obs, on_scale(plots, obs, net), net).p[pred]
 
 
 def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..joint import logits
-from ..network import load_networks, plots_for, scale_of
+from ..network import load_networks, on_scale, plots_for
 from ..reflections import Reflections
 from . import data as tdata
 from .joint import fit_logistic
@@ -61,8 +61,7 @@ def plot_rows(refl: Reflections, networks: dict, truth: dict | None = None, weak
         p = networks[kind].predict(plots.inputs[pred])
         pp = None
         if published and kind in published:
-            pub = plots if scale_of(published[kind]) == plots.scale else plots_for(obs, published[kind])
-            pp = published[kind].predict(pub.inputs[pred])
+            pp = published[kind].predict(on_scale(plots, obs, published[kind]).inputs[pred])
         for j, r in enumerate(np.array(plots.ranges, dtype=object)[pred]):
             z = line_z(obs, r)
             row: dict[str, Any] = {"kind": kind, "range": r.index, "p": float(p[j]), "z": 0.0 if z is None else z[1]}

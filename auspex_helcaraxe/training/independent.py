@@ -502,7 +502,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
     from ..controls import discount_by_card, predictable_controls
     from ..host import Host
     from ..icefinder import score as icefinder_score
-    from ..network import flag_thresholds, plots_by_scale, scale_of
+    from ..network import plots_by_scale, row_thresholds, scale_of
     from ..results import AnalysisOptions
     from .evaluate import contenders_from
 
@@ -615,11 +615,7 @@ def evaluate_independent(real_dir: Path | None = None, draws: int = 3, seed: int
         log(f"  predicted {len(idx)} {kind} plots")
     kinds, sizes = np.array([r["kind"] for r in rows]), np.array([r["n"] for r in rows])
     thr = {c: {k: n.card.threshold for k, n in nets.items()} for c, nets in contenders.items()}
-    per_plot = {}  # each plot's threshold per contender: its card's, raised for sparse plots by its sparse_threshold
-    for c, nets in contenders.items():
-        per_plot[c] = np.full(len(rows), 0.5)
-        for k, net in nets.items():
-            per_plot[c][kinds == k] = flag_thresholds(net.card, sizes[kinds == k])
+    per_plot = {c: row_thresholds(nets, kinds, sizes) for c, nets in contenders.items()}  # raised for sparse plots
 
     def at_least(p: np.ndarray, t) -> np.ndarray:
         return ~np.isnan(p) & (np.nan_to_num(p, nan=-1.0) >= t)

@@ -417,9 +417,9 @@ def main(argv: list[str] | None = None) -> int:
             set_sparse_thresholds(args.cards, {k: v for k, v in sparse.items() if k in rows}, sha)
             for k in sparse:
                 if k in blocks:
-                    blocks[k]["sparse_threshold"] = (f"{list(sparse[k])} written into the card by this command, fixed "
-                                                     "before its test (docs/independent_notes.md, session 14); the "
-                                                     "numbers of this block are at the card threshold for every plot")
+                    blocks[k]["sparse_threshold"] = (f"{list(sparse[k])} written into the card by this command (given "
+                                                     "to it, not chosen by it; docs/independent_notes.md); the numbers "
+                                                     "of this block are at the card threshold for every plot")
         for path in update_metrics(args.cards, "real_clean", blocks, sha256=sha, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
