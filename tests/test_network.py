@@ -176,6 +176,15 @@ def test_sparse_threshold_raises_the_flag_threshold_of_sparse_plots_only(network
     one = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse3", sparse_threshold=[below, top.value - 1e-4])))
     got = [r for r in one.result("helcaraxe", "F").ranges if r.flagged]
     assert [r.index for r in got] == [top.index] and "sparse plot" in got[0].details["evidence"]
+    from matplotlib.figure import Figure
+
+    from auspex_helcaraxe.detectors.helcaraxe import auspex_annotate_resolution_plot
+
+    for analysis, named in ((one, True), (plain, False)):  # the figure's legend names the step where a flag used it
+        ax = Figure().add_subplot()
+        auspex_annotate_resolution_plot(ax, "F", analysis.result("helcaraxe", "F"), refl)
+        labels = ax.get_legend_handles_labels()[1]
+        assert len(labels) == 1 and (f"below {below} reflections" in labels[0]) == named
 
 
 def test_real_thresholds_writes_sparse_threshold_into_cards(network_copy, shared_dir, capsys):

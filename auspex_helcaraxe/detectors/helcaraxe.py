@@ -153,6 +153,10 @@ def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult,
     trans = ax.get_xaxis_transform()
     threshold = result.info.get("threshold", DEFAULT_THRESHOLD)
     label = f"Helcaraxe p ≥ {threshold:g}"
+    if "sparse_threshold" in result.info and any(r.flagged and "sparse plot" in (r.details.get("evidence") or "")
+                                                 for r in result.ranges):
+        n, t = result.info["sparse_threshold"]
+        label += f" (≥ {t:g} below {n} reflections)"
     if any("pair" in r.details for r in result.ranges if r.flagged):
         label += f" or paired rings ≥ {result.info['pair_threshold']:g}"
     labelled = False
