@@ -28,7 +28,7 @@ import numpy as np
 
 from ..controls import score
 from ..errors import InputError
-from ..network import load_networks, on_scale
+from ..network import flag_thresholds, load_networks, on_scale
 from ..plots import make_plots
 from ..readers import read
 from . import data as tdata
@@ -123,7 +123,8 @@ def _bases(n_sim: int, real_dir: Path | None):
 def _predictable(obs) -> tuple[np.ndarray, Any] | None:
     """(ranges, scorer) of the predictable plots of one observable, None if it has none: the plots
     are made once, and ``scorer(network)`` gives that network's decision probability on each of them
-    (``controls.score``: discounted by control windows when its card has a baseline)."""
+    (``controls.score``: discounted by control windows when its card has a baseline) and each plot's
+    threshold for a flag (``network.flag_thresholds``: its card's, raised for sparse plots)."""
     if len(obs.d) == 0:
         return None
     plots = make_plots(obs)  # for the ranges; each network scores the plots on its own scale
@@ -131,7 +132,10 @@ def _predictable(obs) -> tuple[np.ndarray, Any] | None:
     if not pred.any():
         return None
 
-    return np.array(plots.ranges, dtype=object)[pred], lambda net: score(obs, on_scale(plots, obs, net), net).p[pred]
+    def scorer(net) -> tuple[np.ndarray, np.ndarray]:
+        return score(obs, on_scale(plots, obs, net), net).p[pred], flag_thresholds(net.card, plots.n_in_range[pred])
+
+    return np.array(plots.ranges, dtype=object)[pred], scorer
 
 
 def evaluate_families(n_sim: int = 150, real_dir: Path | None = None, seed: int = SEED,
@@ -159,9 +163,9 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
             for d, nets in runs.items():
                 if kind not in nets:
                     continue
-                p = plots[1](nets[kind])
+                p, t = plots[1](nets[kind])
                 k, n = clean[d].get(f"{kind} {cat}", (0, 0))
-                clean[d][f"{kind} {cat}"] = (k + int(np.sum(p < nets[kind].card.threshold)), n + len(p))
+                clean[d][f"{kind} {cat}"] = (k + int(np.sum(p < t)), n + len(p))
     for fam, opts in FAMILIES.items():
         for band, (lo, hi) in BANDS.items():
             hits: dict = {d: {} for d in runs}
@@ -178,12 +182,12 @@ def evaluate_families_many(network_dirs: list, n_sim: int = 150, real_dir: Path 
                     for d, nets in runs.items():
                         if kind not in nets:
                             continue
-                        for r, v in zip(plots[0], plots[1](nets[kind])):
+                        for r, v, tv in zip(plots[0], *plots[1](nets[kind])):
                             t = truth.get(r.index)
                             if t is None or not t.label(kind):
                                 continue
                             k, n = hits[d].get((cat, kind), (0, 0))
-                            hits[d][(cat, kind)] = (k + int(v >= nets[kind].card.threshold), n + 1)
+                            hits[d][(cat, kind)] = (k + int(v >= tv), n + 1)
             for d in runs:
                 for (cat, kind), (k, n) in hits[d].items():
                     out[d].setdefault(fam, {}).setdefault(band, {})[f"{kind} {cat}"] = proportion(k, n)
