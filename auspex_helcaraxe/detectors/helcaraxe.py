@@ -153,10 +153,11 @@ def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult,
     trans = ax.get_xaxis_transform()
     threshold = result.info.get("threshold", DEFAULT_THRESHOLD)
     label = f"Helcaraxe p ≥ {threshold:g}"
-    if "sparse_threshold" in result.info and any(r.flagged and "sparse plot" in (r.details.get("evidence") or "")
-                                                 for r in result.ranges):
+    if "sparse_threshold" in result.info:  # named when a flag rests on a sparse plot's own p (≥ the raised t)
         n, t = result.info["sparse_threshold"]
-        label += f" (≥ {t:g} below {n} reflections)"
+        if any(r.flagged and r.value is not None and r.value >= t and r.details.get("n_reflections", n) < n
+               for r in result.ranges):
+            label += f" (≥ {t:g} below {n} reflections)"
     if any("pair" in r.details for r in result.ranges if r.flagged):
         label += f" or paired rings ≥ {result.info['pair_threshold']:g}"
     labelled = False
