@@ -32,13 +32,30 @@ NO_NETWORK_HINT = (
 
 
 _default_threads: int | None = None
+MAX_AUTO_THREADS = 4
+
+
+def auto_threads() -> int:
+    """TFLite threads when nobody set them: ``$HELCARAXE_THREADS`` if set, else the CPUs this process
+    may run on, at most :data:`MAX_AUTO_THREADS`. The runtime's own default is one thread; on two cores
+    two threads halve the networks' time per plot with bit-identical outputs (benchmarks/README.md)."""
+    env = os.environ.get("HELCARAXE_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise NetworkError(f"HELCARAXE_THREADS={env!r}: not a positive whole number")
+        return int(env)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_AUTO_THREADS))
 
 
 def set_num_threads(threads: int | None) -> None:
-    """Threads for every TFLite interpreter of this process (None: the runtime's default).
+    """Threads for every TFLite interpreter of this process (None: :func:`auto_threads`).
 
     Interpreters that exist already are rebuilt on their next prediction. Worker pools set 1 per
-    process: two workers on two cores with the default threading ran 2.6x slower per prediction.
+    process (scan.worker: several workers with several threads each ran 2.6x slower per prediction).
     """
     global _default_threads
     _default_threads = threads
@@ -178,7 +195,7 @@ class Network:
 
     def _interp(self, batch: int):
         if self._interpreter is None:
-            threads = self._num_threads if self._num_threads is not None else _default_threads
+            threads = self._num_threads or _default_threads or auto_threads()
             try:
                 with _runtime_chatter_silenced():
                     self._interpreter = interpreter_class()(model_path=str(self.path), num_threads=threads)

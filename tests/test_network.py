@@ -203,3 +203,39 @@ def test_real_thresholds_writes_sparse_threshold_into_cards(network_copy, shared
     nets = load_networks(d)
     assert nets["F"].card.sparse_threshold == (200, 0.7) and nets["I"].card.sparse_threshold == (150, 0.65)
     assert "sparse_threshold" in nets["F"].card.metrics["real_clean"]
+
+
+def test_interpreters_default_to_the_usable_cpus(monkeypatch, tmp_path):
+    """Without set_num_threads an interpreter gets network.auto_threads(): $HELCARAXE_THREADS, else the
+    CPUs the process may use (at most MAX_AUTO_THREADS); a bad value is a one-line NetworkError."""
+    from auspex_helcaraxe import network
+
+    built = []
+
+    class Fake:
+        def __init__(self, model_path, num_threads):
+            built.append(num_threads)
+
+    monkeypatch.setattr(network, "interpreter_class", lambda: Fake)
+    monkeypatch.delenv("HELCARAXE_THREADS", raising=False)
+    monkeypatch.setattr(network.os, "sched_getaffinity", lambda pid: set(range(3)), raising=False)
+    net = network.Network(tmp_path / "x.tflite", card=None)
+    net._interp(0)
+    monkeypatch.setattr(network.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    net.reset()
+    net._interp(0)
+    monkeypatch.setenv("HELCARAXE_THREADS", "7")
+    net.reset()
+    net._interp(0)
+    network.set_num_threads(1)
+    try:
+        net.reset()
+        net._interp(0)
+    finally:
+        network.set_num_threads(None)
+    assert built == [3, network.MAX_AUTO_THREADS, 7, 1]
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("HELCARAXE_THREADS", bad)
+        net.reset()
+        with pytest.raises(network.NetworkError, match="HELCARAXE_THREADS"):
+            net._interp(0)

@@ -28,7 +28,7 @@ class Job:
     detectors: tuple[str, ...]
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
     plugins: tuple[str, ...] = ()  # extra plugin modules ("package.module") to register on the host
-    network_threads: int | None = 1  # TFLite threads per worker process (None: the runtime's default)
+    network_threads: int | None = 1  # TFLite threads per worker process (None: network.auto_threads)
 
 
 def get_host(plugins: tuple[str, ...] = ()):
