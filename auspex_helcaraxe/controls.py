@@ -94,7 +94,7 @@ class Scores:
 
 
 def score(obs: Observable, plots: RangePlots, network, threshold: float | None = None,
-          controls: bool | None = None, previous: Scores | None = None) -> Scores:
+          controls: bool | None = None, previous: Scores | None = None, also: np.ndarray | None = None) -> Scores:
     """Score every predictable plot of ``plots`` (made from ``obs``) and, when the card has a baseline,
     discount by control windows. The windows of a range are scored only where its decision can depend
     on them (``controls=None``): where the network alone reaches ``threshold`` (default: the card's).
@@ -103,7 +103,8 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
     the windows it needs, :func:`check`). ``controls=True`` scores and applies every range's windows
     (for fitting the combiner and estimating a baseline; nothing is discounted without a baseline),
     ``False`` none. ``previous``: an earlier :func:`score` of the same plots and network, whose network
-    probabilities and control windows are reused (e.g. to extend it to a lower threshold)."""
+    probabilities and control windows are reused (e.g. to extend it to a lower threshold). ``also``: a
+    mask of ranges whose windows are scored and applied as well (the summed-evidence rule, ``pairs.py``)."""
     if plots.scale != scale_of(network):  # a path that made the plots without the card (network.plots_for)
         raise ValueError(f"plots on the {plots.scale} scale given to {network.card.name}, which reads {scale_of(network)}")
     n = len(plots.ranges)
@@ -122,6 +123,8 @@ def score(obs: Observable, plots: RangePlots, network, threshold: float | None =
         need = pred.copy() if controls else np.zeros(n, bool)
     if previous is not None:
         need = need | previous.checked  # windows once scored stay applied
+    if also is not None and baseline is not None:
+        need = need | (also & pred)
     per_range = list(previous.controls) if previous is not None else [np.zeros(0) for _ in range(n)]
     new = need & ~previous.checked if previous is not None else need
     if new.any():

@@ -76,8 +76,8 @@ class Analysis:
 
         Ranges the networks predicted in both I and F are decided by the joint rule (learned, see
         ``joint.py``); every other range by each observable's deciding detector (Helcaraxe with a
-        network, otherwise Icefinder), as for files with only I or only F. A pair of weak rings
-        flagged within one observable (``pairs.py``) is flagged in either case."""
+        network, otherwise Icefinder), as for files with only I or only F. Weak rings flagged across
+        ranges of one observable (``pairs.py``: a pair, or summed evidence) are flagged in either case."""
         joint = {j["index"]: j for j in self.joint}
         out: dict[int, dict[str, Any]] = {}
         for index, j in joint.items():
@@ -90,10 +90,11 @@ class Analysis:
             for x in r.ranges:
                 if not x.flagged:
                     continue
-                if x.index in joint:  # decided by the joint rule, unless it declined a pair flag (pairs.py)
-                    if "pair" not in x.details or joint[x.index]["flagged"]:
+                if x.index in joint:  # decided by the joint rule, unless it declined a flag across ranges (pairs.py)
+                    across = x.details.get("pair_evidence") or x.details.get("summed_evidence")
+                    if across is None or joint[x.index]["flagged"]:
                         continue
-                    ev = x.details["pair_evidence"]
+                    ev = across
                 else:
                     ev = x.details.get("evidence") or (
                         f"{r.detector} score {x.value:+.1f} ({kind})" if isinstance(x.value, float) else f"{r.detector} ({kind})")

@@ -106,6 +106,7 @@ class ModelCard:
     pair_steps: tuple[tuple[int, float], ...] | None = None  # pairs.py: t₂ by plot size, [[min_n, t2], ...]
     plot_scale: str = "linear"  # plots.PLOT_SCALES: the y axis of the plots this network reads
     sparse_threshold: tuple[int, float] | None = None  # [n, t]: a plot of < n reflections flags alone only at p ≥ max(threshold, t)
+    summed_evidence: tuple[int, int, float] | None = None  # pairs.py: [min_n, top_k, s], the summed weak evidence rule
     alone_caveat: str | None = None  # what the evaluation says this network misses in a file with no other observable
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -120,12 +121,19 @@ class ModelCard:
         if kwargs.get("sparse_threshold") is not None:
             n, t = kwargs["sparse_threshold"]
             kwargs["sparse_threshold"] = (int(n), float(t))
+        if kwargs.get("summed_evidence") is not None:
+            n, k, t = kwargs["summed_evidence"]
+            kwargs["summed_evidence"] = (int(n), int(k), float(t))
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
     def __post_init__(self) -> None:
         if self.sparse_threshold is not None and not (self.sparse_threshold[0] > 0 and 0 < self.sparse_threshold[1] < 1):
             raise NetworkError(f"{self.name}: sparse_threshold must be [min_reflections > 0, threshold in (0, 1)]; "
                                f"got {list(self.sparse_threshold)}")
+        if self.summed_evidence is not None and not (self.summed_evidence[0] >= 0 and self.summed_evidence[1] >= 1
+                                                     and self.summed_evidence[2] > 0):
+            raise NetworkError(f"{self.name}: summed_evidence must be [min_reflections >= 0, top_k >= 1, sum > 0]; "
+                               f"got {list(self.summed_evidence)}")
         if self.plot_scale not in PLOT_SCALES:
             raise NetworkError(f"{self.name}: unknown plot_scale {self.plot_scale!r} (one of {', '.join(PLOT_SCALES)})")
         steps = self.pair_steps
@@ -146,6 +154,7 @@ class ModelCard:
         d["input_shape"] = list(self.input_shape)
         d["pair_steps"] = self.pair_steps_list
         d["sparse_threshold"] = list(self.sparse_threshold) if self.sparse_threshold is not None else None
+        d["summed_evidence"] = list(self.summed_evidence) if self.summed_evidence is not None else None
         extra = d.pop("extra")
         d.update(extra)
         return d

@@ -1,4 +1,4 @@
-"""Paired weak rings: evidence for ice across ranges of one observable.
+"""Weak rings across ranges of one observable: the pair rule and the summed-evidence rule.
 
 Hexagonal ice diffracts on all its lines at once, so weak ice leaves sub-threshold evidence in several
 ranges of one data set, which a per-range threshold throws away. A network card may carry
@@ -18,6 +18,16 @@ A range's windows are scored on demand (``controls.score``); a range without the
 network's probability, an upper bound of the discounted one. So when two ranges reach their t₂ the
 windows of every range at or above the lowest t₂ are added (the network's answers and the windows
 already scored are reused) before the rule decides.
+
+**Summed evidence.** A card may also carry ``summed_evidence`` ``[min_n, top_k, s]``: over the
+predictable plots with at least ``min_n`` reflections, each plot's excess over the clean look is
+e = max(0, logit p_network − D − logit b), b the card's control baseline and D the excess
+(``controls.excess``, the card's pooling) of the pooled control windows of the ``top_k`` such plots
+with the highest network p: one discount for the data set, from the windows where its evidence is.
+When S = Σ e ≥ s, the fewest ranges whose excesses reach s are flagged. Weak ice raises every range
+it reaches at once; a clean data set's ice-like answers are scattered. ``s`` is chosen on the clean
+real data sets (``training.real_thresholds --summed``). Since D ≥ 0, the windows are scored only when
+S without them already reaches s.
 """
 
 from __future__ import annotations
@@ -26,7 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .controls import Scores, score
+from .controls import Scores, excess, score
+from .joint import logits
 from .plots import RangePlots
 from .reflections import Observable
 
@@ -87,3 +98,69 @@ def evidence(scores: Scores, pair: Pair, plots: RangePlots, kind: str) -> str:
         return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ {pair.threshold:.2f} ({kind}; {n} reflections)"
     t2 = ", ".join(f"{pair.thresholds[k]:.2f}" for k in pair.ranks)
     return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ its t₂ {t2} by size ({kind}; {n} reflections)"
+
+
+@dataclass(frozen=True)
+class Summed:
+    """The outcome of the summed-evidence rule for one observable."""
+
+    threshold: float  # s
+    min_n: int  # plots with fewer reflections do not count
+    total: float  # S = Σ e
+    discount: float  # D (logit) from the windows of the top plots
+    excess: np.ndarray  # (n,) e per range (0 where the plot does not count)
+    ranks: tuple[int, ...]  # positions of the ranges it flags; empty: none
+
+
+def summed_excess(p_network: np.ndarray, counts: np.ndarray, baseline: float, discount: float) -> np.ndarray:
+    """e = max(0, logit p − ``discount`` − logit ``baseline``) where ``counts`` (a mask), else 0."""
+    e = logits(np.nan_to_num(p_network, nan=0.0)) - discount - float(logits(baseline))
+    return np.where(counts, np.maximum(e, 0.0), 0.0)
+
+
+def top_plots(p_network: np.ndarray, counts: np.ndarray, top_k: int) -> np.ndarray:
+    """Positions of the ``top_k`` counted plots with the highest network p (whose windows give D)."""
+    return np.flatnonzero(counts)[np.argsort(-p_network[counts], kind="stable")[:top_k]]
+
+
+def window_discount(controls, top: np.ndarray, baseline: float, aggregate: str) -> float:
+    """D: the excess of the pooled control windows of the plots ``top`` over ``baseline``."""
+    return excess(np.concatenate([np.asarray(controls[k], float) for k in top] or [np.zeros(0)]), baseline, aggregate)
+
+
+def carrying(e: np.ndarray, s: float) -> tuple[int, ...]:
+    """The fewest positions whose ``e`` reach ``s`` (largest first); empty when Σ e < s."""
+    order = np.argsort(-e, kind="stable")
+    reached = np.flatnonzero(np.cumsum(e[order]) >= s)
+    return tuple(sorted(int(k) for k in order[: reached[0] + 1])) if len(reached) else ()
+
+
+def check_summed(obs: Observable, plots: RangePlots, network, scores: Scores) -> tuple[Scores, Summed | None]:
+    """The summed-evidence rule of ``network``'s card on ``scores``; returns the scores (with the windows
+    of the top plots applied when the rule needed them) and the outcome (None when the card has no
+    ``summed_evidence`` or no control baseline)."""
+    card = network.card
+    if card.summed_evidence is None or scores.baseline is None:
+        return scores, None
+    min_n, top_k, s = card.summed_evidence
+    counts = plots.predictable & (plots.n_in_range >= min_n)
+    e = summed_excess(scores.network, counts, scores.baseline, 0.0)
+    d = 0.0
+    if e.sum() >= s:  # D ≥ 0 can only lower the sum: the windows matter only now
+        top = top_plots(scores.network, counts, top_k)
+        also = np.zeros(len(plots.ranges), bool)
+        also[top] = True
+        scores = score(obs, plots, network, previous=scores, also=also)
+        d = window_discount(scores.controls, top, scores.baseline, scores.aggregate)
+        e = summed_excess(scores.network, counts, scores.baseline, d)
+    return scores, Summed(float(s), int(min_n), float(e.sum()), float(d), e, carrying(e, s))
+
+
+def summed_evidence(summed: Summed, plots: RangePlots, kind: str) -> str:
+    """One line: what a summed-evidence flag rests on."""
+    idx = ", ".join(str(plots.ranges[k].index) for k in summed.ranks)
+    es = ", ".join(f"{summed.excess[k]:.2f}" for k in summed.ranks)
+    n = ", ".join(str(int(plots.n_in_range[k])) for k in summed.ranks)
+    return (f"summed weak evidence: ranges {idx} above the clean look by {es} (logit; {kind}; {n} reflections), "
+            f"Σ {summed.total:.2f} ≥ {summed.threshold:.2f} over every range of ≥ {summed.min_n} "
+            f"reflections, control windows {summed.discount:+.2f}")

@@ -1,4 +1,5 @@
-"""The paired-weak-rings rule (pairs.py): flags, on-demand control windows, verdict and report."""
+"""The rules across ranges (pairs.py), paired weak rings and summed weak evidence: flags, on-demand
+control windows, verdict and report."""
 
 from __future__ import annotations
 
@@ -47,9 +48,9 @@ class RangeNetwork:
     """Answers per plot by the plot's position in the batch of the observable's ranges (``answers``);
     on control windows (any other batch) ``window``."""
 
-    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5, steps=None):
+    def __init__(self, answers, window, baseline=0.1, pair=0.25, threshold=0.5, steps=None, summed=None):
         self.card = ModelCard("fake", "I", threshold=threshold, control_baseline=baseline, pair_threshold=pair,
-                              pair_steps=steps)
+                              pair_steps=steps, summed_evidence=summed)
         self.answers, self.window, self.n_ranges = np.asarray(answers, float), window, len(answers)
         self.seen = 0
 
@@ -185,3 +186,147 @@ def test_card_steps_must_start_at_the_pair_threshold_and_decrease():
         with pytest.raises(NetworkError, match="pair_steps"):
             ModelCard("x", "I", pair_threshold=0.25, pair_steps=tuple(map(tuple, steps)))
     ModelCard("x", "I", pair_threshold=None, pair_steps=((400, 0.3),))  # no pair rule: the steps are not used
+
+
+def test_summed_evidence_flags_the_fewest_ranges_that_carry_it(plots_i):
+    """S sums each counted plot's excess over the clean look; the windows of the top plots (only
+    scored when S without them reaches s) set one discount D for all; the fewest ranges reaching s are
+    flagged; plots below min_n do not count."""
+    obs, plots = plots_i
+    n = len(plots.ranges)
+    answers = np.full(n, 0.05)
+    answers[[0, 1, 3]] = [0.3, 0.2, 0.28]
+    lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+    e = [lg(0.3) - lg(0.1), lg(0.2) - lg(0.1), lg(0.28) - lg(0.1)]  # 1.35, 0.81, 1.25
+    net = RangeNetwork(answers, window=0.05, pair=None, summed=(0, 2, 2.5))
+    first = score(obs, plots, net)
+    scores, summed = pairs.check_summed(obs, plots, net, first)
+    assert summed.ranks == (0, 3) and summed.discount == 0.0  # windows below the baseline: D = 0
+    assert summed.total == pytest.approx(sum(e)) and summed.excess[1] == pytest.approx(e[1])
+    assert scores.checked[[0, 3]].all() and scores.checked.sum() == 2  # the windows of the top 2 only
+    assert net.seen == n + len(scores.controls[0]) + len(scores.controls[3])
+    ev = pairs.summed_evidence(summed, plots, "I")
+    assert ev.startswith("summed weak evidence: ranges ") and f"Σ {sum(e):.2f} ≥ 2.50" in ev and "(logit; I; " in ev
+    # all three needed
+    net = RangeNetwork(answers, window=0.05, pair=None, summed=(0, 2, 3.0))
+    assert pairs.check_summed(obs, plots, net, score(obs, plots, net))[1].ranks == (0, 1, 3)
+    # S without windows below s: nothing flagged and no window scored
+    net = RangeNetwork(answers, window=0.05, pair=None, summed=(0, 2, 3.5))
+    scores, summed = pairs.check_summed(obs, plots, net, score(obs, plots, net))
+    assert summed.ranks == () and not scores.checked.any() and net.seen == n
+    # windows as ice-like as the ranges: the discount removes the evidence
+    net = RangeNetwork(answers, window=0.3, pair=None, summed=(0, 2, 2.5))
+    scores, summed = pairs.check_summed(obs, plots, net, score(obs, plots, net))
+    assert summed.ranks == () and summed.discount == pytest.approx(e[0]) and summed.total == pytest.approx(0.0)
+    # a plot below min_n does not count
+    n3 = int(plots.n_in_range[3])
+    small = [k for k in (0, 1) if plots.n_in_range[k] > n3]
+    if small:
+        net = RangeNetwork(answers, window=0.05, pair=None, summed=(n3 + 1, 2, 2.0))
+        summed = pairs.check_summed(obs, plots, net, score(obs, plots, net))[1]
+        assert summed.excess[3] == 0 and 3 not in summed.ranks
+    # no rule on the card, or no baseline: untouched
+    for net in (RangeNetwork(answers, window=0.05, pair=None), RangeNetwork(answers, 0.05, baseline=None, summed=(0, 2, 1.0))):
+        s0 = score(obs, plots, net)
+        assert pairs.check_summed(obs, plots, net, s0) == (s0, None)
+
+
+def test_detector_verdict_report_and_legend_carry_summed_flags(network_copy):
+    """With the shipped networks on the demo data set and an s low enough that sub-threshold ranges
+    carry it: those ranges are flagged in the observable, by the verdict (also where the joint rule
+    declines the range), in the JSON report and in the figure's legend."""
+    from matplotlib.figure import Figure
+
+    from auspex_helcaraxe.detectors.helcaraxe import auspex_annotate_resolution_plot
+
+    refl = demo_dataset().reflections
+    host = Host()
+    base = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(network_copy("plain", pair_threshold=None))))
+    from auspex_helcaraxe.network import load_networks, plots_for
+
+    probe = load_networks(network_copy("probe", pair_threshold=None, summed_evidence=[0, 2, 1e-6]))["I"]
+    obs = refl.observables["I"]
+    plots = plots_for(obs, probe)
+    e = pairs.check_summed(obs, plots, probe, score(obs, plots, probe))[1].excess
+    assert np.count_nonzero(e) >= 2
+    s = round(float(e.sum()) - 1e-3, 4)  # every range with an excess is needed to carry it
+    cards = network_copy("summed", pair_threshold=None, summed_evidence=[0, 2, s])
+    a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(cards)))
+    res = a.result("helcaraxe", "I")
+    assert res.info["summed_evidence"] == [0, 2, s]
+    carried = [r for r in res.ranges if "summed" in r.details]
+    assert carried and all(r.flagged for r in carried)
+    weak = [r for r in carried if r.value < 0.5]
+    assert weak and all(r.details["evidence"].startswith("summed weak evidence: ") for r in weak)
+    assert {r.index for r in carried} <= set(a.flagged_ranges)
+    assert not {r.index for r in weak} & set(base.flagged_ranges)
+    doc = report.to_dict(a)
+    rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
+    assert doc["observables"]["I"]["summed_evidence"] == [0, 2, s]
+    joint = {j["index"]: j for j in a.joint}
+    assert {r.index for r in carried} <= set(joint), "the demo data set has I and F: the joint rule decides its ranges"
+    declined = [r for r in carried if not joint[r.index]["flagged"]]
+    assert declined, "a range the joint rule declines"
+    for r in carried:  # a range the joint rule flags keeps the joint evidence; one it declines, the summed rule's
+        assert rows[r.index]["summed"] == carried[0].details["summed"] and rows[r.index]["flagged"]
+        ev = doc["verdict"]["evidence"][str(r.index)]
+        assert ("summed weak evidence: " in ev) == (not joint[r.index]["flagged"]), (r.index, ev)
+    assert report.to_dict(base)["observables"]["I"]["summed_evidence"] is None
+    ax = Figure().add_subplot()
+    auspex_annotate_resolution_plot(ax, "I", res, refl)
+    assert f"or summed weak evidence ≥ {s:g}" in ax.get_legend_handles_labels()[1][0]
+
+
+def test_summed_result_on_clean_plots_and_its_leave_one_out():
+    """s = margin × the largest S of the clean data sets; LODO judges each at margin × the others' largest."""
+    from auspex_helcaraxe.training.real_thresholds import summed_result, summed_totals
+
+    def rows(ds, ps, n=500, w=(0.05,)):
+        return [{"dataset": ds, "p_network": p, "p": p, "n": n, "controls": list(w)} for p in ps]
+
+    clean = rows("a", [0.3, 0.2]) + rows("b", [0.25]) + rows("c", [0.1, 0.1], n=100) + rows("d", [0.12], w=(0.2, 0.2))
+    lg = lambda p: np.log(p / (1 - p))  # noqa: E731
+    b = 0.05  # the median of the windows
+    t = summed_totals(clean, (300, 2), b)
+    assert t["a"] == pytest.approx(lg(0.3) + lg(0.2) - 2 * lg(b)) and t["c"] == 0.0
+    assert t["d"] == pytest.approx(0.0)  # its windows explain it: D = logit 0.2 - logit 0.05 > its excess
+    res = summed_result(clean, (300, 2, 1.25))
+    assert res["summed_evidence"][:2] == [300, 2]
+    assert res["summed_evidence"][2] == pytest.approx(1.25 * t["a"], abs=1e-4)
+    assert res["summed_evidence"][2] >= 1.25 * t["a"]  # rounded up
+    assert res["highest"][0][0] == "a"
+    assert res["lodo_flagged_datasets"] == ["a"]  # a's S exceeds 1.25 × b's, the largest of the others
+    assert summed_result(clean, (300, 2, 3.0))["lodo_flagged_datasets"] == []
+
+
+def test_card_summed_evidence_is_validated():
+    from auspex_helcaraxe.network import NetworkError
+
+    card = ModelCard.from_dict({"name": "x", "observable": "I", "summed_evidence": [300, 2, 0.95]})
+    assert card.summed_evidence == (300, 2, 0.95) and card.to_dict()["summed_evidence"] == [300, 2, 0.95]
+    for bad in ((300, 0, 0.95), (300, 2, 0.0), (-1, 2, 1.0)):
+        with pytest.raises(NetworkError, match="summed_evidence"):
+            ModelCard("x", "I", summed_evidence=bad)
+
+
+def test_real_thresholds_writes_summed_evidence_into_cards(network_copy, shared_dir, capsys):
+    """Step 2 of training.md writes s = margin × the largest clean S into the cards it is given (and
+    refuses the rule without --controls or malformed); the cards then load with it."""
+    from auspex_helcaraxe.network import load_networks
+    from auspex_helcaraxe.training.real_thresholds import main
+
+    for argv in (["--summed", "I=300:2:1.25"], ["--controls", "--summed", "I=300:2"], ["--controls", "--summed", "X=1:2:3"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    assert "--summed" in capsys.readouterr().err
+    d = network_copy("cards", summed_evidence=None)
+    assert main(["--real", str(shared_dir / "data" / "real"), "--networks", str(d), "--controls",
+                 "--summed", "I=300:2:1.25", "--cards", str(d)]) == 0
+    nets = load_networks(d)
+    n, k, s = nets["I"].card.summed_evidence
+    block = nets["I"].card.metrics["real_clean"]["summed_evidence"]
+    assert (n, k) == (300, 2) and block["summed_evidence"] == [300, 2, s] and block["margin"] == 1.25
+    assert s == pytest.approx(1.25 * block["highest_S"][0][1], abs=2e-4)  # highest_S is rounded to 4 decimals
+    assert block["lodo_specificity_per_dataset"].count("/") == 1
+    assert nets["F"].card.summed_evidence is None

@@ -54,10 +54,11 @@ class HelcaraxeDetector:
         )
         every = True if options.extra.get("controls") == "all" else None  # every range's windows (fitting)
         obs = reflections.observables[kind]
-        scores = pair = None
+        scores = pair = summed = None
         info: dict[str, Any] = {"columns": list(obs.columns), "threshold": threshold}
         if network is not None:
-            scores, pair = pairs.check(obs, plots, network, score(obs, plots, network, threshold, every), threshold)
+            scores, summed = pairs.check_summed(obs, plots, network, score(obs, plots, network, threshold, every))
+            scores, pair = pairs.check(obs, plots, network, scores, threshold)
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
             info["plot_scale"] = plots.scale
             if scores.baseline is not None:
@@ -67,12 +68,14 @@ class HelcaraxeDetector:
                 info["pair_threshold"] = pair.threshold
                 if network.card.pair_steps is not None:
                     info["pair_steps"] = network.card.pair_steps_list
+            if summed is not None:
+                info["summed_evidence"] = list(network.card.summed_evidence)
         per_plot = np.full(len(plots.ranges), float(threshold))
         if network is not None and options.threshold is None:  # --threshold applies to every plot
             per_plot = flag_thresholds(network.card, plots.n_in_range)
             if network.card.sparse_threshold is not None:
                 info["sparse_threshold"] = list(network.card.sparse_threshold)
-        results = _range_results(plots, scores, per_plot, kind, pair, per_plot > threshold)
+        results = _range_results(plots, scores, per_plot, kind, pair, per_plot > threshold, summed)
         if network is None:
             message = NO_NETWORK_HINT
         else:  # the card's caveat for files whose only observable this is (evaluation.md)
@@ -81,11 +84,13 @@ class HelcaraxeDetector:
 
 
 def _range_results(plots: RangePlots, scores: Scores | None, thresholds: np.ndarray, kind: str = "?",
-                   pair: pairs.Pair | None = None, raised: np.ndarray | None = None):
+                   pair: pairs.Pair | None = None, raised: np.ndarray | None = None,
+                   summed: pairs.Summed | None = None):
     """One RangeResult per ice range; ``thresholds``: each plot's threshold for a flag on its own,
-    ``raised``: where that is the card's sparse_threshold."""
+    ``raised``: where that is the card's sparse_threshold; ``pair``, ``summed``: the rules across ranges."""
     by_index = {r.index: k for k, r in enumerate(plots.ranges)}
     paired = pair.ranks if pair is not None else ()
+    carried = summed.ranks if summed is not None else ()
     excised = plots.excised()
     out = []
     for r in ice_ranges():
@@ -116,12 +121,18 @@ def _range_results(plots: RangePlots, scores: Scores | None, thresholds: np.ndar
                 details["network_probability"] = round(float(scores.network[k]), 4)
                 details["control_probabilities"] = ([round(float(c), 4) for c in scores.controls[k]]
                                                     if scores.checked[k] else None)
+            if k in carried:
+                details["summed"] = [plots.ranges[j].index for j in carried]
+                details["summed_evidence"] = pairs.summed_evidence(summed, plots, kind)
+                if p < threshold:
+                    details["evidence"] = details["summed_evidence"]
             if k in paired:
                 details["pair"] = [plots.ranges[j].index for j in paired]
                 details["pair_evidence"] = pairs.evidence(scores, pair, plots, kind)
                 if p < threshold:
                     details["evidence"] = details["pair_evidence"]
-            out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, p >= threshold or k in paired, None, details))
+            flagged = p >= threshold or k in paired or k in carried
+            out.append(RangeResult(r.index, r.d_max, r.d_min, PREDICTED, p, flagged, None, details))
     return tuple(out)
 
 
@@ -160,6 +171,8 @@ def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult,
             label += f" (≥ {t:g} below {n} reflections)"
     if any("pair" in r.details for r in result.ranges if r.flagged):
         label += f" or paired rings ≥ {result.info['pair_threshold']:g}"
+    if any("summed" in r.details for r in result.ranges if r.flagged):
+        label += f" or summed weak evidence ≥ {result.info['summed_evidence'][2]:g}"
     labelled = False
     for r in result.ranges:
         lo, hi = 1.0 / r.d_max**2, 1.0 / r.d_min**2

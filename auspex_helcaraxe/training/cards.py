@@ -71,6 +71,13 @@ def set_sparse_thresholds(card_dir: str | Path, values: Mapping[str, tuple[int, 
     return _set(card_dir, "sparse_threshold", {k: [int(v[0]), float(v[1])] if v else None for k, v in values.items()}, sha256)
 
 
+def set_summed_evidence(card_dir: str | Path, values: Mapping[str, Any], sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Set ``summed_evidence`` ``[min_n, top_k, s]`` (``pairs.py``) of the card of each observable in
+    ``values`` (None removes it)."""
+    return _set(card_dir, "summed_evidence", {k: [int(v[0]), int(v[1]), float(v[2])] if v else None
+                                              for k, v in values.items()}, sha256)
+
+
 def _set(card_dir: str | Path, key: str, values: Mapping[str, Any], sha256: Mapping[str, str] | None) -> list[Path]:
     written = []
     for kind, v in values.items():

@@ -193,6 +193,47 @@ def pair_result(rows: list[dict], t2: float, steps=None) -> dict:
             "flagged_datasets": flagged, "highest_second_p": [(d, round(v, 4)) for v, d in second[:5]]}
 
 
+def summed_totals(rows: list[dict], rule: tuple[int, int], baseline: float, aggregate: str = "mean") -> dict[str, float]:
+    """S of the summed-evidence rule (``pairs.py``; ``rule`` = (min_n, top_k)) per data set of ``rows``
+    (clean plots with every control window scored, ``clean_plots`` with ``controls``)."""
+    from ..pairs import summed_excess, top_plots, window_discount
+
+    min_n, top_k = rule
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["dataset"]].append(r)
+    out = {}
+    for d, rs in by.items():
+        p = np.array([r["p_network"] for r in rs])
+        counts = np.array([r["n"] for r in rs]) >= min_n
+        top = top_plots(p, counts, top_k)
+        disc = window_discount([r["controls"] for r in rs], top, baseline, aggregate)
+        out[d] = float(summed_excess(p, counts, baseline, disc).sum())
+    return out
+
+
+def summed_result(rows: list[dict], rule: tuple[int, int, float], aggregate: str = "mean") -> dict:
+    """The summed-evidence rule on clean plots: s = margin × the largest S (``rule`` = (min_n, top_k,
+    margin)), and leave-one-data-set-out: each data set judged at margin × the largest S of the others
+    (baseline re-estimated without it, as :func:`lodo`)."""
+    min_n, top_k, margin = rule
+    _, b = rebaselined(rows, aggregate=aggregate)
+    totals = summed_totals(rows, (min_n, top_k), b, aggregate)
+    flagged = []
+    for d in sorted(totals):
+        others = [r for r in rows if r["dataset"] != d]
+        _, b_d = rebaselined(others, aggregate=aggregate)
+        t = summed_totals(others, (min_n, top_k), b_d, aggregate)
+        held = summed_totals([r for r in rows if r["dataset"] == d], (min_n, top_k), b_d, aggregate)[d]
+        if held >= margin * max(t.values(), default=0.0):
+            flagged.append(d)
+    s = margin * max(totals.values(), default=0.0)
+    return {"summed_evidence": [int(min_n), int(top_k), math.ceil(s * 1e4) / 1e4], "margin": margin,
+            "highest": [(d, round(v, 4)) for d, v in sorted(totals.items(), key=lambda x: -x[1])[:5]],
+            "lodo_flagged_datasets": flagged,
+            "lodo_specificity_per_dataset": proportion(len(totals) - len(flagged), len(totals))}
+
+
 def _ice_free_datasets(rows, m: np.ndarray, threshold: float, t2: float | None, steps=None) -> dict:
     """Per data set, on the data sets whose plots in ``m`` carry no simulated ice at all: the share not
     flagged at ``threshold`` and, when ``t2`` is set, not flagged by the threshold or the pair rule
@@ -297,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
                          "than N reflections flags alone only at p >= max(threshold, T); network.flag_thresholds). "
                          "Fixed beforehand, not chosen here; the numbers above are at the card threshold for every "
                          "plot (the sparse step can only remove flags)")
+    ap.add_argument("--summed", default="", metavar="KIND=N:K:M",
+                    help="with --controls: the summed-evidence rule (pairs.py) over plots of >= N reflections, D from "
+                         "the windows of the top K, s = M x the largest S of the clean data sets (LODO reported); "
+                         "with --cards written into the cards as summed_evidence, e.g. I=300:2:1.25")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -321,6 +366,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--sparse-threshold: KIND=N:T, e.g. F=200:0.7,I=150:0.7")
     if set(sparse) - {"I", "F"} or (sparse and not args.cards):
         ap.error("--sparse-threshold: the observables are I and/or F, written with --cards")
+    try:
+        summed = {k: (int(n), int(top), float(m)) for k, (n, top, m) in
+                  ((k, v.split(":")) for k, v in per_observable(args.summed).items())}
+    except ValueError:
+        ap.error("--summed: KIND=N:K:M, e.g. I=300:2:1.25")
+    if set(summed) - {"I", "F"} or (summed and not args.controls):
+        ap.error("--summed: the observables are I and/or F, and the rule is judged with --controls")
     try:
         aggregates = per_observable(args.aggregate, both=True)
         bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
@@ -367,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
             res["pair"] = pr = pair_result(rs, pair_t[kind], pair_steps.get(kind))
             print(f"  pair rule at {pr['pair_threshold']} (steps {pr['pair_steps']}): spec/data set {_p(pr['specificity_per_dataset'])}  "
                   f"flagged {pr['flagged_datasets']}  highest second p {pr['highest_second_p']}")
+        if kind in summed:
+            res["summed"] = sr = summed_result(rs, summed[kind], aggregate)
+            print(f"  summed evidence {sr['summed_evidence']} (margin {sr['margin']}): highest S {sr['highest']}  "
+                  f"LODO spec/data set {_p(sr['lodo_specificity_per_dataset'])}  flagged {sr['lodo_flagged_datasets']}")
     if args.sensitivity:
         alts = {"card": {k: out[k]["card_threshold"] for k in out},
                 "real-clean rule": {k: out[k]["all_data_threshold"] for k in out},
@@ -383,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     if args.cards:
-        from .cards import (set_control_baselines, set_pair_thresholds, set_sparse_thresholds, set_thresholds,
-                            update_metrics)
+        from .cards import (set_control_baselines, set_pair_thresholds, set_sparse_thresholds, set_summed_evidence,
+                            set_thresholds, update_metrics)
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
         sha = {k: n.card.sha256 for k, n in nets.items()}
@@ -413,6 +469,16 @@ def main(argv: list[str] | None = None) -> int:
                         "specificity_per_dataset": f"{pr['specificity_per_dataset']['k']}/{pr['specificity_per_dataset']['n']}",
                         "highest_second_p": pr["highest_second_p"],
                         "note": "fixed before its test (docs/independent_notes.md), not chosen by this command"}
+        if summed:
+            set_summed_evidence(args.cards, {k: out[k]["summed"]["summed_evidence"] for k in summed if k in rows}, sha)
+            for k in summed:
+                if k in blocks:
+                    sr = out[k]["summed"]
+                    blocks[k]["summed_evidence"] = {
+                        "summed_evidence": sr["summed_evidence"], "margin": sr["margin"], "highest_S": sr["highest"],
+                        "lodo_flagged_datasets": sr["lodo_flagged_datasets"],
+                        "lodo_specificity_per_dataset": f"{sr['lodo_specificity_per_dataset']['k']}/{sr['lodo_specificity_per_dataset']['n']}",
+                        "note": "min_n, top_k and the margin fixed before its test (docs/independent_notes.md); s = margin x the largest S"}
         if sparse:
             set_sparse_thresholds(args.cards, {k: v for k, v in sparse.items() if k in rows}, sha)
             for k in sparse:
