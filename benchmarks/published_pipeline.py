@@ -1,6 +1,6 @@
 """Whole analysis of one data set: ours against the published Helcaraxe pipeline, in the same run.
 
-    python benchmarks/published_pipeline.py [--shared ../shared] [--repeat 3] [--max-files N]
+    python benchmarks/published_pipeline.py [--shared ../shared] [--repeat 3] [--max-files N] [--networks DIR]
 
 Needs TensorFlow + Keras (the ``train`` extra) and the published ``Helcaraxe_*obs_model.h5`` networks in
 ``../shared/reference/published`` (not part of this project). One warm process: every import and
@@ -41,16 +41,18 @@ from auspex_helcaraxe.network import load_networks
 from auspex_helcaraxe.plots import make_plots, straightforward_counts
 from auspex_helcaraxe.readers import read
 from auspex_helcaraxe.report import verdict
+from auspex_helcaraxe.results import AnalysisOptions
 
 BINS = 80
 
 
 HOST = Host()
+OPTIONS = AnalysisOptions()
 
 
 def ours(path: Path) -> dict:
     """The whole analysis of ``path`` as ``helcaraxe check`` computes it (no figures)."""
-    return verdict(HOST.analyse(read(path)))
+    return verdict(HOST.analyse(read(path), "both", OPTIONS))
 
 
 class Published:
@@ -110,7 +112,13 @@ def main() -> int:
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--max-files", type=int, default=0, help="only the first N real files (0: all)")
+    ap.add_argument("--networks", default=None, metavar="DIR",
+                    help="our networks and cards (default: the shipped ones; the combiner beside them if there is one)")
     a = ap.parse_args()
+    if a.networks:
+        global OPTIONS
+        joint = Path(a.networks) / "helcaraxe_joint.json"
+        OPTIONS = AnalysisOptions(networks=a.networks, extra={"joint": str(joint)} if joint.is_file() else {})
     published = a.shared / "reference" / "published"
     if not (published / "Helcaraxe_Iobs_model.h5").is_file():
         print(f"published Keras networks not found in {published}", file=sys.stderr)
