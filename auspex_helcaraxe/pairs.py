@@ -135,8 +135,9 @@ def carrying(e: np.ndarray, s: float) -> tuple[int, ...]:
     return tuple(sorted(int(k) for k in order[: reached[0] + 1])) if len(reached) else ()
 
 
-def check_summed(obs: Observable, plots: RangePlots, network, scores: Scores) -> tuple[Scores, Summed | None]:
-    """The summed-evidence rule of ``network``'s card on ``scores``; returns the scores (with the windows
+def check_summed(obs: Observable, plots: RangePlots, network, scores: Scores,
+                 threshold: float | None = None) -> tuple[Scores, Summed | None]:
+    """The summed-evidence rule of ``network``'s card on ``scores`` (made with ``threshold``); returns the scores (with the windows
     of the top plots applied when the rule needed them) and the outcome (None when the card has no
     ``summed_evidence`` or no control baseline)."""
     card = network.card
@@ -150,7 +151,7 @@ def check_summed(obs: Observable, plots: RangePlots, network, scores: Scores) ->
         top = top_plots(scores.network, counts, top_k)
         also = np.zeros(len(plots.ranges), bool)
         also[top] = True
-        scores = score(obs, plots, network, previous=scores, also=also)
+        scores = score(obs, plots, network, threshold, previous=scores, also=also)
         d = window_discount(scores.controls, top, scores.baseline, scores.aggregate)
         e = summed_excess(scores.network, counts, scores.baseline, d)
     return scores, Summed(float(s), int(min_n), float(e.sum()), float(d), e, carrying(e, s))

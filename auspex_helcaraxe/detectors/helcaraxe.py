@@ -57,7 +57,7 @@ class HelcaraxeDetector:
         scores = pair = summed = None
         info: dict[str, Any] = {"columns": list(obs.columns), "threshold": threshold}
         if network is not None:
-            scores, summed = pairs.check_summed(obs, plots, network, score(obs, plots, network, threshold, every))
+            scores, summed = pairs.check_summed(obs, plots, network, score(obs, plots, network, threshold, every), threshold)
             scores, pair = pairs.check(obs, plots, network, scores, threshold)
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
             info["plot_scale"] = plots.scale
