@@ -290,13 +290,16 @@ def test_summed_result_on_clean_plots_and_its_leave_one_out():
     t = summed_totals(clean, (300, 2), b)
     assert t["a"] == pytest.approx(lg(0.3) + lg(0.2) - 2 * lg(b)) and t["c"] == 0.0
     assert t["d"] == pytest.approx(0.0)  # its windows explain it: D = logit 0.2 - logit 0.05 > its excess
-    res = summed_result(clean, (300, 2, 1.25))
+    res = summed_result(clean, (300, 2, 1.25, True))
     assert res["summed_evidence"][:2] == [300, 2]
     assert res["summed_evidence"][2] == pytest.approx(1.25 * t["a"], abs=1e-4)
     assert res["summed_evidence"][2] >= 1.25 * t["a"]  # rounded up
     assert res["highest"][0][0] == "a"
     assert res["lodo_flagged_datasets"] == ["a"]  # a's S exceeds 1.25 × b's, the largest of the others
-    assert summed_result(clean, (300, 2, 3.0))["lodo_flagged_datasets"] == []
+    assert summed_result(clean, (300, 2, 3.0, True))["lodo_flagged_datasets"] == []
+    fixed = summed_result(clean, (300, 2, t["b"], False))  # a given s: the data sets at or above it
+    assert fixed["summed_evidence"][2] == pytest.approx(t["b"], abs=1e-4) and fixed["margin"] is None
+    assert fixed["flagged_datasets"] == ["a", "b"] and fixed["lodo_flagged_datasets"] == ["a", "b"]
 
 
 def test_card_summed_evidence_is_validated():
@@ -315,14 +318,14 @@ def test_real_thresholds_writes_summed_evidence_into_cards(network_copy, shared_
     from auspex_helcaraxe.network import load_networks
     from auspex_helcaraxe.training.real_thresholds import main
 
-    for argv in (["--summed", "I=300:2:1.25"], ["--controls", "--summed", "I=300:2"], ["--controls", "--summed", "X=1:2:3"]):
+    for argv in (["--summed", "I=300:2:x1.25"], ["--controls", "--summed", "I=300:2"], ["--controls", "--summed", "X=1:2:3"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
     assert "--summed" in capsys.readouterr().err
     d = network_copy("cards", summed_evidence=None)
     assert main(["--real", str(shared_dir / "data" / "real"), "--networks", str(d), "--controls",
-                 "--summed", "I=300:2:1.25", "--cards", str(d)]) == 0
+                 "--summed", "I=300:2:x1.25", "--cards", str(d)]) == 0
     nets = load_networks(d)
     n, k, s = nets["I"].card.summed_evidence
     block = nets["I"].card.metrics["real_clean"]["summed_evidence"]

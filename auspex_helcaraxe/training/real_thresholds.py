@@ -212,11 +212,11 @@ def summed_totals(rows: list[dict], rule: tuple[int, int], baseline: float, aggr
     return out
 
 
-def summed_result(rows: list[dict], rule: tuple[int, int, float], aggregate: str = "mean") -> dict:
-    """The summed-evidence rule on clean plots: s = margin × the largest S (``rule`` = (min_n, top_k,
-    margin)), and leave-one-data-set-out: each data set judged at margin × the largest S of the others
-    (baseline re-estimated without it, as :func:`lodo`)."""
-    min_n, top_k, margin = rule
+def summed_result(rows: list[dict], rule: tuple[int, int, float, bool], aggregate: str = "mean") -> dict:
+    """The summed-evidence rule on clean plots, ``rule`` = (min_n, top_k, value, margin): s = value, or
+    with ``margin`` s = value × the largest S of the clean data sets. Leave-one-data-set-out: each data set
+    judged with the baseline (and, with ``margin``, s) from the others only, as :func:`lodo`."""
+    min_n, top_k, value, margin = rule
     _, b = rebaselined(rows, aggregate=aggregate)
     totals = summed_totals(rows, (min_n, top_k), b, aggregate)
     flagged = []
@@ -225,11 +225,12 @@ def summed_result(rows: list[dict], rule: tuple[int, int, float], aggregate: str
         _, b_d = rebaselined(others, aggregate=aggregate)
         t = summed_totals(others, (min_n, top_k), b_d, aggregate)
         held = summed_totals([r for r in rows if r["dataset"] == d], (min_n, top_k), b_d, aggregate)[d]
-        if held >= margin * max(t.values(), default=0.0):
+        if held >= (value * max(t.values(), default=0.0) if margin else value):
             flagged.append(d)
-    s = margin * max(totals.values(), default=0.0)
-    return {"summed_evidence": [int(min_n), int(top_k), math.ceil(s * 1e4) / 1e4], "margin": margin,
+    s = value * max(totals.values(), default=0.0) if margin else value
+    return {"summed_evidence": [int(min_n), int(top_k), math.ceil(s * 1e4) / 1e4], "margin": value if margin else None,
             "highest": [(d, round(v, 4)) for d, v in sorted(totals.items(), key=lambda x: -x[1])[:5]],
+            "flagged_datasets": sorted(d for d, v in totals.items() if v >= s),
             "lodo_flagged_datasets": flagged,
             "lodo_specificity_per_dataset": proportion(len(totals) - len(flagged), len(totals))}
 
@@ -338,10 +339,11 @@ def main(argv: list[str] | None = None) -> int:
                          "than N reflections flags alone only at p >= max(threshold, T); network.flag_thresholds). "
                          "Fixed beforehand, not chosen here; the numbers above are at the card threshold for every "
                          "plot (the sparse step can only remove flags)")
-    ap.add_argument("--summed", default="", metavar="KIND=N:K:M",
+    ap.add_argument("--summed", default="", metavar="KIND=N:K:S",
                     help="with --controls: the summed-evidence rule (pairs.py) over plots of >= N reflections, D from "
-                         "the windows of the top K, s = M x the largest S of the clean data sets (LODO reported); "
-                         "with --cards written into the cards as summed_evidence, e.g. I=300:2:1.25")
+                         "the windows of the top K, at sum S (xM: M x the largest S of the clean data sets); its "
+                         "clean and LODO results are reported; with --cards written into the cards as "
+                         "summed_evidence, e.g. I=500:1:1.5 or I=300:2:x1.25")
     ap.add_argument("--sensitivity", type=int, default=0, metavar="N_SIM",
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
@@ -367,10 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     if set(sparse) - {"I", "F"} or (sparse and not args.cards):
         ap.error("--sparse-threshold: the observables are I and/or F, written with --cards")
     try:
-        summed = {k: (int(n), int(top), float(m)) for k, (n, top, m) in
+        summed = {k: (int(n), int(top), float(m.removeprefix("x")), m.startswith("x")) for k, (n, top, m) in
                   ((k, v.split(":")) for k, v in per_observable(args.summed).items())}
     except ValueError:
-        ap.error("--summed: KIND=N:K:M, e.g. I=300:2:1.25")
+        ap.error("--summed: KIND=N:K:S or KIND=N:K:xM, e.g. I=500:1:1.5 or I=300:2:x1.25")
     if set(summed) - {"I", "F"} or (summed and not args.controls):
         ap.error("--summed: the observables are I and/or F, and the rule is judged with --controls")
     try:
@@ -422,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind in summed:
             res["summed"] = sr = summed_result(rs, summed[kind], aggregate)
             print(f"  summed evidence {sr['summed_evidence']} (margin {sr['margin']}): highest S {sr['highest']}  "
+                  f"flagged {sr['flagged_datasets']}  "
                   f"LODO spec/data set {_p(sr['lodo_specificity_per_dataset'])}  flagged {sr['lodo_flagged_datasets']}")
     if args.sensitivity:
         alts = {"card": {k: out[k]["card_threshold"] for k in out},
@@ -476,9 +479,11 @@ def main(argv: list[str] | None = None) -> int:
                     sr = out[k]["summed"]
                     blocks[k]["summed_evidence"] = {
                         "summed_evidence": sr["summed_evidence"], "margin": sr["margin"], "highest_S": sr["highest"],
+                        "flagged_datasets": sr["flagged_datasets"],
                         "lodo_flagged_datasets": sr["lodo_flagged_datasets"],
                         "lodo_specificity_per_dataset": f"{sr['lodo_specificity_per_dataset']['k']}/{sr['lodo_specificity_per_dataset']['n']}",
-                        "note": "min_n, top_k and the margin fixed before its test (docs/independent_notes.md); s = margin x the largest S"}
+                        "note": ("min_n, top_k and s (or its margin over the largest S) fixed before its test "
+                                 "(docs/independent_notes.md), not chosen by this command")}
         if sparse:
             set_sparse_thresholds(args.cards, {k: v for k, v in sparse.items() if k in rows}, sha)
             for k in sparse:
