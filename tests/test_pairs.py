@@ -104,6 +104,18 @@ def test_check_flags_two_weak_ranges_after_their_windows_and_not_when_the_window
     assert pairs.check(obs, plots, net, s) == (s, None)
 
 
+def _flags_across(a, base, key: str, prefix: str):
+    """The I ranges a rule across ranges flagged in analysis ``a`` (``key`` in their details) and those of
+    them below 0.5, whose evidence is the rule's; all in the verdict, the weak ones not in ``base``'s."""
+    marked = [r for r in a.result("helcaraxe", "I").ranges if key in r.details]
+    assert marked and all(r.flagged for r in marked)
+    weak = [r for r in marked if r.value < 0.5]
+    assert weak and all(r.details["evidence"].startswith(prefix) for r in weak)
+    assert {r.index for r in marked} <= set(a.flagged_ranges)
+    assert not {r.index for r in weak} & set(base.flagged_ranges)
+    return marked, weak
+
+
 def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     """With the shipped networks on the demo data set and a pair threshold low enough to pair ranges
     the networks alone do not flag: those ranges are flagged in the observable, by the verdict (also
@@ -119,12 +131,8 @@ def test_detector_verdict_and_report_carry_pair_flags(network_copy):
     a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(paired_cards)))
     res = a.result("helcaraxe", "I")
     assert res.info["pair_threshold"] == pytest.approx(t2) and res.info["pair_steps"] == [[1, t2]]
-    paired = [r for r in res.ranges if "pair" in r.details]
-    assert len(paired) >= 2 and all(r.flagged and r.value >= t2 for r in paired)
-    weak = [r for r in paired if r.value < 0.5]
-    assert weak and all(r.details["evidence"].startswith("paired rings: ") for r in weak)
-    assert {r.index for r in paired} <= set(a.flagged_ranges)
-    assert not {r.index for r in weak} & set(base.flagged_ranges)
+    paired, weak = _flags_across(a, base, "pair", "paired rings: ")
+    assert len(paired) >= 2 and all(r.value >= t2 for r in paired)
     doc = report.to_dict(a)
     rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
     assert doc["observables"]["I"]["pair_threshold"] == pytest.approx(t2)
@@ -254,12 +262,7 @@ def test_detector_verdict_report_and_legend_carry_summed_flags(network_copy):
     a = host.analyse(refl, "helcaraxe", AnalysisOptions(networks=str(cards)))
     res = a.result("helcaraxe", "I")
     assert res.info["summed_evidence"] == [0, 2, s]
-    carried = [r for r in res.ranges if "summed" in r.details]
-    assert carried and all(r.flagged for r in carried)
-    weak = [r for r in carried if r.value < 0.5]
-    assert weak and all(r.details["evidence"].startswith("summed weak evidence: ") for r in weak)
-    assert {r.index for r in carried} <= set(a.flagged_ranges)
-    assert not {r.index for r in weak} & set(base.flagged_ranges)
+    carried, _ = _flags_across(a, base, "summed", "summed weak evidence: ")
     doc = report.to_dict(a)
     rows = {r["index"]: r for r in doc["observables"]["I"]["ranges"]}
     assert doc["observables"]["I"]["summed_evidence"] == [0, 2, s]
