@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.print:
         print("\n".join(command_line(m, args) for m, args in steps(a.out, a.real or "../shared/data/real", a.seed)))
         return 0
-    todo = steps(a.out, str(tdata.require_real_dir(ap, a.real)), a.seed)
+    real = tdata.require_real_dir(ap, a.real)
+    if not (real / "labels.tsv").is_file():
+        ap.exit(2, f"error: {real}: no labels.tsv (the real data directory, --real)\n")
+    todo = steps(a.out, str(real), a.seed)
     t0 = time.time()
     for k, (module, args) in enumerate(todo, 1):
         print(f"release step {k}/3: {command_line(module, args)}", file=sys.stderr, flush=True)
