@@ -41,6 +41,9 @@ from .joint import logits
 from .plots import RangePlots
 from .reflections import Observable
 
+PAIR_EVIDENCE = "paired rings:"  # how the evidence line of each rule begins (thinned counts flags by it)
+SUMMED_EVIDENCE = "summed weak evidence:"
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -95,9 +98,9 @@ def evidence(scores: Scores, pair: Pair, plots: RangePlots, kind: str) -> str:
     ps = ", ".join(f"{scores.p[k]:.2f}" for k in pair.ranks)
     n = ", ".join(str(int(plots.n_in_range[k])) for k in pair.ranks)
     if pair.thresholds is None:
-        return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ {pair.threshold:.2f} ({kind}; {n} reflections)"
+        return f"{PAIR_EVIDENCE} {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ {pair.threshold:.2f} ({kind}; {n} reflections)"
     t2 = ", ".join(f"{pair.thresholds[k]:.2f}" for k in pair.ranks)
-    return f"paired rings: {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ its t₂ {t2} by size ({kind}; {n} reflections)"
+    return f"{PAIR_EVIDENCE} {len(pair.ranks)} ranges ({idx}) at p={ps}, each ≥ its t₂ {t2} by size ({kind}; {n} reflections)"
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,6 @@ def summed_evidence(summed: Summed, plots: RangePlots, kind: str) -> str:
     idx = ", ".join(str(plots.ranges[k].index) for k in summed.ranks)
     es = ", ".join(f"{summed.excess[k]:.2f}" for k in summed.ranks)
     n = ", ".join(str(int(plots.n_in_range[k])) for k in summed.ranks)
-    return (f"summed weak evidence: ranges {idx} above the clean look by {es} (logit; {kind}; {n} reflections), "
+    return (f"{SUMMED_EVIDENCE} ranges {idx} above the clean look by {es} (logit; {kind}; {n} reflections), "
             f"Σ {summed.total:.2f} ≥ {summed.threshold:.2f} over every range of ≥ {summed.min_n} "
             f"reflections, control windows {summed.discount:+.2f}")
