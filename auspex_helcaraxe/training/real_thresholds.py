@@ -308,6 +308,35 @@ def per_observable(text: str, both: bool = False) -> dict[str, str]:
     return out
 
 
+def _per_kind(ap: argparse.ArgumentParser, option: str, text: str, convert, usage: str) -> dict:
+    """:func:`per_observable` of ``text`` with each value through ``convert``; a malformed item ends the
+    command with ``option: usage`` (exit 2)."""
+    try:
+        return {k: convert(v) for k, v in per_observable(text).items()}
+    except ValueError:
+        ap.error(f"{option}: {usage}")
+
+
+def _kinds_need(ap: argparse.ArgumentParser, option: str, values: dict, present, why: str) -> None:
+    """Exit 2 unless ``values`` names only I and F, and ``present`` (the option it needs) when it names any."""
+    if set(values) - {"I", "F"} or (values and not present):
+        ap.error(f"{option}: the observables are I and/or F, {why}")
+
+
+def _steps(v: str) -> tuple[tuple[int, float], ...]:
+    return tuple((int(n), float(t)) for n, t in (step.split(":") for step in v.split("/")))
+
+
+def _n_and_t(v: str) -> tuple[int, float]:
+    n, t = v.split(":")
+    return int(n), float(t)
+
+
+def _summed_rule(v: str) -> tuple[int, int, float, bool]:
+    n, top, m = v.split(":")
+    return int(n), int(top), float(m.removeprefix("x")), m.startswith("x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m auspex_helcaraxe.training.real_thresholds")
     ap.add_argument("--real", default=None)
@@ -348,33 +377,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
     set_kinds = {k.strip() for k in args.set_threshold.split(",") if k.strip()}
-    try:
-        pair_t = {k: float(v) for k, v in per_observable(args.pair).items()}
-    except ValueError:
-        ap.error("--pair: KIND=T2, e.g. I=0.25")
-    if set(pair_t) - {"I", "F"} or (pair_t and not args.controls):
-        ap.error("--pair: the observables are I and/or F, and the rule is judged with --controls")
-    try:
-        pair_steps = {k: tuple((int(n), float(t)) for n, t in (step.split(":") for step in v.split("/")))
-                      for k, v in per_observable(args.pair_steps).items()}
-    except ValueError:
-        ap.error("--pair-steps: KIND=N:T2/N:T2/..., e.g. I=400:0.25/200:0.30/0:0.45")
+    pair_t = _per_kind(ap, "--pair", args.pair, float, "KIND=T2, e.g. I=0.25")
+    _kinds_need(ap, "--pair", pair_t, args.controls, "and the rule is judged with --controls")
+    pair_steps = _per_kind(ap, "--pair-steps", args.pair_steps, _steps,
+                           "KIND=N:T2/N:T2/..., e.g. I=400:0.25/200:0.30/0:0.45")
     if set(pair_steps) - set(pair_t) or any(s[0][1] != pair_t[k] for k, s in pair_steps.items()):
         ap.error("--pair-steps: only for observables given to --pair, the first step's t2 being theirs")
-    try:
-        sparse = {k: (int(n), float(t)) for k, (n, t) in
-                  ((k, v.split(":")) for k, v in per_observable(args.sparse_threshold).items())}
-    except ValueError:
-        ap.error("--sparse-threshold: KIND=N:T, e.g. F=200:0.7,I=150:0.7")
-    if set(sparse) - {"I", "F"} or (sparse and not args.cards):
-        ap.error("--sparse-threshold: the observables are I and/or F, written with --cards")
-    try:
-        summed = {k: (int(n), int(top), float(m.removeprefix("x")), m.startswith("x")) for k, (n, top, m) in
-                  ((k, v.split(":")) for k, v in per_observable(args.summed).items())}
-    except ValueError:
-        ap.error("--summed: KIND=N:K:S or KIND=N:K:xM, e.g. I=500:1:1.5 or I=300:2:x1.25")
-    if set(summed) - {"I", "F"} or (summed and not args.controls):
-        ap.error("--summed: the observables are I and/or F, and the rule is judged with --controls")
+    sparse = _per_kind(ap, "--sparse-threshold", args.sparse_threshold, _n_and_t, "KIND=N:T, e.g. F=200:0.7,I=150:0.7")
+    _kinds_need(ap, "--sparse-threshold", sparse, args.cards, "written with --cards")
+    summed = _per_kind(ap, "--summed", args.summed, _summed_rule,
+                       "KIND=N:K:S or KIND=N:K:xM, e.g. I=500:1:1.5 or I=300:2:x1.25")
+    _kinds_need(ap, "--summed", summed, args.controls, "and the rule is judged with --controls")
     try:
         aggregates = per_observable(args.aggregate, both=True)
         bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
