@@ -238,13 +238,13 @@ def plots_for(obs, network: "Network | None", ranges=None) -> RangePlots:
     return make_plots(obs, ranges, scale=scale_of(network))
 
 
-def flag_thresholds(card: ModelCard, n_in_range, threshold: float | None = None) -> np.ndarray:
-    """Each plot's threshold for a flag on its own evidence: ``threshold`` (default: the card's), raised
-    to the card's ``sparse_threshold`` t for plots of fewer than its n reflections (a network's answers
-    on sparse plots scatter: docs/evaluation.md, thinned real clean data sets). A threshold the user
-    sets (``--threshold``) applies to every plot: callers pass it without this function."""
+def flag_thresholds(card: ModelCard, n_in_range) -> np.ndarray:
+    """Each plot's threshold for a flag on its own evidence: the card's, raised to the card's
+    ``sparse_threshold`` t for plots of fewer than its n reflections (a network's answers on sparse
+    plots scatter: docs/evaluation.md, thinned real clean data sets). A threshold the user sets
+    (``--threshold``) applies to every plot: callers use it without this function."""
     n = np.asarray(n_in_range)
-    t = np.full(n.shape, card.threshold if threshold is None else float(threshold))
+    t = np.full(n.shape, card.threshold)
     if card.sparse_threshold is not None:
         below, t_sparse = card.sparse_threshold
         t[n < below] = np.maximum(t[n < below], t_sparse)

@@ -321,7 +321,8 @@ def test_set_thresholds_writes_the_measured_cards_only(tmp_path):
 
 
 def test_per_observable_options_of_real_thresholds():
-    from auspex_helcaraxe.training.real_thresholds import main, per_observable
+    from auspex_helcaraxe.training.options import per_observable
+    from auspex_helcaraxe.training.real_thresholds import main
 
     assert per_observable("min", both=True) == {"I": "min", "F": "min"}
     assert per_observable("I=mean, F=min", both=True) == {"I": "mean", "F": "min"}

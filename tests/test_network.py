@@ -147,7 +147,6 @@ def test_sparse_threshold_raises_the_flag_threshold_of_sparse_plots_only(network
 
     card = ModelCard(name="x", observable="F", threshold=0.5, sparse_threshold=(200, 0.7))
     np.testing.assert_array_equal(flag_thresholds(card, [50, 199, 200, 5000]), [0.7, 0.7, 0.5, 0.5])
-    np.testing.assert_array_equal(flag_thresholds(card, [50, 300], threshold=0.8), [0.8, 0.8])
     assert ModelCard.from_dict(card.to_dict()) == card and card.to_dict()["sparse_threshold"] == [200, 0.7]
     with pytest.raises(InputError, match="sparse_threshold"):
         ModelCard(name="x", observable="F", sparse_threshold=(200, 1.5))

@@ -256,6 +256,18 @@ def test_weak_label_argument_one_value_or_per_observable():
             weak_label_arg(bad)
 
 
+def test_plot_scale_argument_per_observable():
+    import argparse
+
+    from auspex_helcaraxe.training.train import plot_scale_arg
+
+    assert plot_scale_arg("I=signed_sqrt") == {"I": "signed_sqrt"}
+    assert plot_scale_arg("I=signed_sqrt, F=linear") == {"I": "signed_sqrt", "F": "linear"}
+    for bad in ("signed_sqrt", "G=linear", "I=log", "I="):
+        with pytest.raises(argparse.ArgumentTypeError):
+            plot_scale_arg(bad)
+
+
 def test_real_negative_weights_only_on_negatives_of_real_backgrounds():
     from auspex_helcaraxe.training.train import real_negative_weights
 

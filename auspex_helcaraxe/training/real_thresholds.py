@@ -34,6 +34,7 @@ from ..controls import AGGREGATES, baseline_of, discount, score
 from ..network import Network, load_networks, plots_for
 from . import data as tdata
 from .metrics import proportion
+from .options import per_observable
 
 PLOT_TARGET = 0.98
 DATASET_TARGET = 0.95
@@ -291,21 +292,6 @@ def card_block(res: dict, command: str) -> dict:
 
 def _p(x: dict) -> str:
     return "–" if not x["n"] else f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}] ({x['k']}/{x['n']})"
-
-
-def per_observable(text: str, both: bool = False) -> dict[str, str]:
-    """``"I=0.25,F=0.3"`` → ``{"I": "0.25", "F": "0.3"}``; with ``both``, a bare value is for I and F.
-    Raises ValueError for an item without ``=`` otherwise."""
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    if both and len(items) == 1 and "=" not in items[0]:
-        return {"I": items[0], "F": items[0]}
-    out = {}
-    for item in items:
-        kind, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(item)
-        out[kind.strip()] = value.strip()
-    return out
 
 
 def _per_kind(ap: argparse.ArgumentParser, option: str, text: str, convert, usage: str) -> dict:

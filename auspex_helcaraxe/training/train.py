@@ -26,6 +26,7 @@ import numpy as np
 from .. import __version__
 from . import data as tdata
 from .metrics import binary_metrics, compact
+from .options import per_kind
 
 # Seeds of the simulated data: training data sets use DATA_SEED_BASE + seed; the evaluation's test
 # set uses evaluate.TEST_SEED, far away from any training seed.
@@ -446,15 +447,7 @@ def weak_label_arg(text: str) -> float | dict[str, float]:
     import argparse
 
     try:
-        if "=" not in text:
-            return float(text)
-        out = {}
-        for part in text.split(","):
-            kind, value = part.split("=")
-            if kind.strip() not in ("I", "F"):
-                raise ValueError(kind)
-            out[kind.strip()] = float(value)
-        return out
+        return float(text) if "=" not in text else per_kind(text, float)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a strength or F=…,I=… list: {text!r}") from None
 
@@ -465,13 +458,15 @@ def plot_scale_arg(text: str) -> dict[str, str]:
 
     from ..plots import PLOT_SCALES
 
-    out = {}
-    for part in text.split(","):
-        kind, _, scale = part.partition("=")
-        if kind.strip() not in ("I", "F") or scale.strip() not in PLOT_SCALES:
-            raise argparse.ArgumentTypeError(f"not an I=…,F=… list of {', '.join(PLOT_SCALES)}: {text!r}")
-        out[kind.strip()] = scale.strip()
-    return out
+    def scale(v: str) -> str:
+        if v not in PLOT_SCALES:
+            raise ValueError(v)
+        return v
+
+    try:
+        return per_kind(text, scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an I=…,F=… list of {', '.join(PLOT_SCALES)}: {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
