@@ -93,11 +93,12 @@ class Scores:
     aggregate: str = "mean"  # the card's control_aggregate
 
 
-def score(obs: Observable, plots: RangePlots, network, threshold: float | None = None,
+def score(obs: Observable, plots: RangePlots, network, threshold: float | np.ndarray | None = None,
           controls: bool | None = None, previous: Scores | None = None, also: np.ndarray | None = None) -> Scores:
     """Score every predictable plot of ``plots`` (made from ``obs``) and, when the card has a baseline,
     discount by control windows. The windows of a range are scored only where its decision can depend
-    on them (``controls=None``): where the network alone reaches ``threshold`` (default: the card's).
+    on them (``controls=None``): where the network alone reaches ``threshold`` (default: the card's; one
+    per plot where plots have their own, ``network.flag_thresholds``).
     A discount only lowers p, so a range below the threshold is not flagged with or without it, and
     keeps the network's probability (an upper bound of the discounted one; the joint I+F rule asks for
     the windows it needs, :func:`check`). ``controls=True`` scores and applies every range's windows

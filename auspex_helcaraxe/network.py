@@ -25,6 +25,7 @@ from .plots import PLOT_SCALES, RangePlots, make_plots
 
 OBSERVABLES = ("I", "F")
 DEFAULT_THRESHOLD = 0.5
+SIZE_STEPS = ("sparse_threshold", "dense_threshold")  # card fields [n, t]: a plot's own threshold by its size
 NO_NETWORK_HINT = (
     "no Helcaraxe network is installed; give a networks directory holding *iobs*.tflite / *fobs*.tflite "
     "networks (command line: --networks DIR; CCP4i2: NETWORKS), for example the published ones"
@@ -106,6 +107,7 @@ class ModelCard:
     pair_steps: tuple[tuple[int, float], ...] | None = None  # pairs.py: t₂ by plot size, [[min_n, t2], ...]
     plot_scale: str = "linear"  # plots.PLOT_SCALES: the y axis of the plots this network reads
     sparse_threshold: tuple[int, float] | None = None  # [n, t]: a plot of < n reflections flags alone only at p ≥ max(threshold, t)
+    dense_threshold: tuple[int, float] | None = None  # [n, t]: a plot of ≥ n reflections flags alone from p ≥ min(threshold, t)
     summed_evidence: tuple[int, int, float] | None = None  # pairs.py: [min_n, top_k, s], the summed weak evidence rule
     alone_caveat: str | None = None  # what the evaluation says this network misses in a file with no other observable
     extra: dict[str, Any] = field(default_factory=dict)
@@ -118,18 +120,23 @@ class ModelCard:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
         if kwargs.get("pair_steps") is not None:
             kwargs["pair_steps"] = tuple((int(n), float(t)) for n, t in kwargs["pair_steps"])
-        if kwargs.get("sparse_threshold") is not None:
-            n, t = kwargs["sparse_threshold"]
-            kwargs["sparse_threshold"] = (int(n), float(t))
+        for key in SIZE_STEPS:
+            if kwargs.get(key) is not None:
+                n, t = kwargs[key]
+                kwargs[key] = (int(n), float(t))
         if kwargs.get("summed_evidence") is not None:
             n, k, t = kwargs["summed_evidence"]
             kwargs["summed_evidence"] = (int(n), int(k), float(t))
         return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
 
     def __post_init__(self) -> None:
-        if self.sparse_threshold is not None and not (self.sparse_threshold[0] > 0 and 0 < self.sparse_threshold[1] < 1):
-            raise NetworkError(f"{self.name}: sparse_threshold must be [min_reflections > 0, threshold in (0, 1)]; "
-                               f"got {list(self.sparse_threshold)}")
+        for key in SIZE_STEPS:
+            step = getattr(self, key)
+            if step is not None and not (step[0] > 0 and 0 < step[1] < 1):
+                raise NetworkError(f"{self.name}: {key} must be [min_reflections > 0, threshold in (0, 1)]; got {list(step)}")
+        if self.sparse_threshold and self.dense_threshold and self.dense_threshold[0] < self.sparse_threshold[0]:
+            raise NetworkError(f"{self.name}: dense_threshold's min_reflections must be at least sparse_threshold's; "
+                               f"got {list(self.dense_threshold)} and {list(self.sparse_threshold)}")
         if self.summed_evidence is not None and not (self.summed_evidence[0] >= 0 and self.summed_evidence[1] >= 1
                                                      and self.summed_evidence[2] > 0):
             raise NetworkError(f"{self.name}: summed_evidence must be [min_reflections >= 0, top_k >= 1, sum > 0]; "
@@ -153,7 +160,8 @@ class ModelCard:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         d["pair_steps"] = self.pair_steps_list
-        d["sparse_threshold"] = list(self.sparse_threshold) if self.sparse_threshold is not None else None
+        for key in SIZE_STEPS:
+            d[key] = list(getattr(self, key)) if getattr(self, key) is not None else None
         d["summed_evidence"] = list(self.summed_evidence) if self.summed_evidence is not None else None
         extra = d.pop("extra")
         d.update(extra)
@@ -241,13 +249,18 @@ def plots_for(obs, network: "Network | None", ranges=None) -> RangePlots:
 def flag_thresholds(card: ModelCard, n_in_range) -> np.ndarray:
     """Each plot's threshold for a flag on its own evidence: the card's, raised to the card's
     ``sparse_threshold`` t for plots of fewer than its n reflections (a network's answers on sparse
-    plots scatter: docs/evaluation.md, thinned real clean data sets). A threshold the user sets
-    (``--threshold``) applies to every plot: callers use it without this function."""
+    plots scatter: docs/evaluation.md, thinned real clean data sets) and lowered to its
+    ``dense_threshold`` t for plots of at least its n (large plots do not: docs/independent_notes.md,
+    session 16). A threshold the user sets (``--threshold``) applies to every plot: callers use it
+    without this function."""
     n = np.asarray(n_in_range)
     t = np.full(n.shape, card.threshold)
     if card.sparse_threshold is not None:
         below, t_sparse = card.sparse_threshold
         t[n < below] = np.maximum(t[n < below], t_sparse)
+    if card.dense_threshold is not None:
+        above, t_dense = card.dense_threshold
+        t[n >= above] = np.minimum(t[n >= above], t_dense)
     return t
 
 

@@ -74,7 +74,7 @@ def thresholds(t2: float, steps, n: np.ndarray) -> np.ndarray | float:
 
 
 def check(obs: Observable, plots: RangePlots, network, scores: Scores,
-          threshold: float | None = None) -> tuple[Scores, Pair | None]:
+          threshold: float | np.ndarray | None = None) -> tuple[Scores, Pair | None]:
     """The pair rule of ``network``'s card on ``scores`` (made with ``threshold``); returns the scores
     (with the windows of every range at or above t₂ applied when the rule needed them) and the outcome
     (None when the card has no ``pair_threshold``)."""
@@ -84,7 +84,7 @@ def check(obs: Observable, plots: RangePlots, network, scores: Scores,
     t2 = thresholds(card.pair_threshold, card.pair_steps, plots.n_in_range)
     hit = reaching(scores.p, t2)
     if len(hit) and scores.baseline is not None and not scores.checked[hit].all():
-        t = card.threshold if threshold is None else threshold
+        t = card.threshold if threshold is None else float(np.min(threshold))
         scores = score(obs, plots, network, min(t, float(np.min(t2))), previous=scores)
         hit = reaching(scores.p, t2)
     return scores, Pair(float(card.pair_threshold), tuple(int(k) for k in hit),
@@ -139,7 +139,7 @@ def carrying(e: np.ndarray, s: float) -> tuple[int, ...]:
 
 
 def check_summed(obs: Observable, plots: RangePlots, network, scores: Scores,
-                 threshold: float | None = None) -> tuple[Scores, Summed | None]:
+                 threshold: float | np.ndarray | None = None) -> tuple[Scores, Summed | None]:
     """The summed-evidence rule of ``network``'s card on ``scores`` (made with ``threshold``); returns the scores (with the windows
     of the top plots applied when the rule needed them) and the outcome (None when the card has no
     ``summed_evidence`` or no control baseline)."""

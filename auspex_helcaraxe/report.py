@@ -93,6 +93,7 @@ def to_dict(analysis: "Analysis") -> dict[str, Any]:
             "summed_evidence": hel.info.get("summed_evidence") if hel is not None else None,
             "plot_scale": hel.info.get("plot_scale") if hel is not None else None,
             "sparse_threshold": hel.info.get("sparse_threshold") if hel is not None else None,
+            "dense_threshold": hel.info.get("dense_threshold") if hel is not None else None,
             "icefinder_cutoff": ice.info.get("cutoff") if ice is not None else None,
             "decided_by": deciding.detector if deciding else None,
             "ranges": rows,

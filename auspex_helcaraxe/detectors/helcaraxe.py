@@ -14,7 +14,8 @@ from .. import pairs
 from ..controls import Scores, excess, score
 from ..hookspecs import hookimpl
 from ..ice_ranges import ice_ranges
-from ..network import DEFAULT_THRESHOLD, NO_NETWORK_HINT, Network, flag_thresholds, load_networks, plots_for
+from ..network import (DEFAULT_THRESHOLD, NO_NETWORK_HINT, SIZE_STEPS, Network, flag_thresholds, load_networks,
+                       plots_for)
 from ..plots import RangePlots
 from ..reflections import Reflections
 from ..results import (
@@ -56,9 +57,16 @@ class HelcaraxeDetector:
         obs = reflections.observables[kind]
         scores = pair = summed = None
         info: dict[str, Any] = {"columns": list(obs.columns), "threshold": threshold}
-        if network is not None:
-            scores, summed = pairs.check_summed(obs, plots, network, score(obs, plots, network, threshold, every), threshold)
-            scores, pair = pairs.check(obs, plots, network, scores, threshold)
+        per_plot = np.full(len(plots.ranges), float(threshold))
+        if network is not None and options.threshold is None:  # --threshold applies to every plot
+            per_plot = flag_thresholds(network.card, plots.n_in_range)
+            info.update({key: list(getattr(network.card, key)) for key in SIZE_STEPS
+                         if getattr(network.card, key) is not None})
+        if network is not None:  # windows where the network alone reaches the plot's own threshold or the card's
+            window_t = np.minimum(per_plot, threshold)
+            scores = score(obs, plots, network, window_t, every)
+            scores, summed = pairs.check_summed(obs, plots, network, scores, window_t)
+            scores, pair = pairs.check(obs, plots, network, scores, window_t)
             info["network"] = {"name": network.card.name, "sha256": network.card.sha256, "version": network.card.version}
             info["plot_scale"] = plots.scale
             if scores.baseline is not None:
@@ -70,12 +78,7 @@ class HelcaraxeDetector:
                     info["pair_steps"] = network.card.pair_steps_list
             if summed is not None:
                 info["summed_evidence"] = list(network.card.summed_evidence)
-        per_plot = np.full(len(plots.ranges), float(threshold))
-        if network is not None and options.threshold is None:  # --threshold applies to every plot
-            per_plot = flag_thresholds(network.card, plots.n_in_range)
-            if network.card.sparse_threshold is not None:
-                info["sparse_threshold"] = list(network.card.sparse_threshold)
-        results = _range_results(plots, scores, per_plot, kind, pair, per_plot > threshold, summed)
+        results = _range_results(plots, scores, per_plot, kind, pair, np.sign(per_plot - threshold), summed)
         if network is None:
             message = NO_NETWORK_HINT
         else:  # the card's caveat for files whose only observable this is (evaluation.md)
@@ -84,10 +87,11 @@ class HelcaraxeDetector:
 
 
 def _range_results(plots: RangePlots, scores: Scores | None, thresholds: np.ndarray, kind: str = "?",
-                   pair: pairs.Pair | None = None, raised: np.ndarray | None = None,
+                   pair: pairs.Pair | None = None, by_size: np.ndarray | None = None,
                    summed: pairs.Summed | None = None):
     """One RangeResult per ice range; ``thresholds``: each plot's threshold for a flag on its own,
-    ``raised``: where that is the card's sparse_threshold; ``pair``, ``summed``: the rules across ranges."""
+    ``by_size``: +1 where the card's sparse_threshold raised it, −1 where its dense_threshold lowered it;
+    ``pair``, ``summed``: the rules across ranges."""
     by_index = {r.index: k for k, r in enumerate(plots.ranges)}
     paired = pair.ranks if pair is not None else ()
     carried = summed.ranks if summed is not None else ()
@@ -115,8 +119,8 @@ def _range_results(plots: RangePlots, scores: Scores | None, thresholds: np.ndar
         else:
             p, threshold = float(scores.p[k]), float(thresholds[k])
             details["evidence"] = _evidence(scores, k, threshold, kind)
-            if raised is not None and raised[k]:
-                details["evidence"] += f" (sparse plot: {int(plots.n_in_range[k])} reflections)"
+            if by_size is not None and by_size[k]:
+                details["evidence"] += f" ({'sparse' if by_size[k] > 0 else 'large'} plot: {int(plots.n_in_range[k])} reflections)"
             if scores.baseline is not None:
                 details["network_probability"] = round(float(scores.network[k]), 4)
                 details["control_probabilities"] = ([round(float(c), 4) for c in scores.controls[k]]
@@ -169,6 +173,11 @@ def auspex_annotate_resolution_plot(ax, observable: str, result: DetectorResult,
         if any(r.flagged and r.value is not None and r.value >= t and r.details.get("n_reflections", n) < n
                for r in result.ranges):
             label += f" (≥ {t:g} below {n} reflections)"
+    if "dense_threshold" in result.info:  # named when a flag rests on a large plot's own p below the card's t
+        n, t = result.info["dense_threshold"]
+        if any(r.flagged and r.value is not None and t <= r.value < threshold and r.details.get("n_reflections", 0) >= n
+               for r in result.ranges):
+            label += f" (≥ {t:g} from {n} reflections)"
     if any("pair" in r.details for r in result.ranges if r.flagged):
         label += f" or paired rings ≥ {result.info['pair_threshold']:g}"
     if any("summed" in r.details for r in result.ranges if r.flagged):

@@ -64,11 +64,15 @@ def set_pair_thresholds(card_dir: str | Path, values: Mapping[str, float],
     return _set(card_dir, "pair_threshold", {k: float(v) for k, v in values.items()}, sha256)
 
 
-def set_sparse_thresholds(card_dir: str | Path, values: Mapping[str, tuple[int, float] | None],
-                          sha256: Mapping[str, str] | None = None) -> list[Path]:
-    """Set ``sparse_threshold`` ``[n, t]`` (``network.flag_thresholds``) of the card of each observable in
-    ``values`` (None removes it)."""
-    return _set(card_dir, "sparse_threshold", {k: [int(v[0]), float(v[1])] if v else None for k, v in values.items()}, sha256)
+def set_size_thresholds(card_dir: str | Path, key: str, values: Mapping[str, tuple[int, float] | None],
+                        sha256: Mapping[str, str] | None = None) -> list[Path]:
+    """Set ``key`` (``sparse_threshold`` or ``dense_threshold``, ``[n, t]``: ``network.flag_thresholds``)
+    of the card of each observable in ``values`` (None removes it)."""
+    from ..network import SIZE_STEPS
+
+    if key not in SIZE_STEPS:
+        raise ValueError(f"{key}: not one of {', '.join(SIZE_STEPS)}")
+    return _set(card_dir, key, {k: [int(v[0]), float(v[1])] if v else None for k, v in values.items()}, sha256)
 
 
 def set_summed_evidence(card_dir: str | Path, values: Mapping[str, Any], sha256: Mapping[str, str] | None = None) -> list[Path]:

@@ -194,6 +194,18 @@ def pair_result(rows: list[dict], t2: float, steps=None) -> dict:
             "flagged_datasets": flagged, "highest_second_p": [(d, round(v, 4)) for v, d in second[:5]]}
 
 
+def dense_result(rows: list[dict], step: tuple[int, float]) -> dict:
+    """The dense step ``[n, t]`` (``network.flag_thresholds``) on clean plots: the data sets it flags (a
+    plot of ≥ n reflections at ``p`` ≥ t) and the highest ``p`` of such plots (five, highest first).
+    ``p`` as the rows carry it (with ``--controls``, every window applied, as the runtime applies them
+    before such a plot is flagged)."""
+    n_min, t = step
+    large = sorted(((r["p"], r["dataset"], r["range"], r["n"]) for r in rows if r["n"] >= n_min), reverse=True)
+    return {"dense_threshold": [int(n_min), float(t)], "plots": len(large),
+            "flagged_datasets": sorted({d for p, d, _, _ in large if p >= t}),
+            "highest_p": [(d, k, n, round(p, 4)) for p, d, k, n in large[:5]]}
+
+
 def summed_totals(rows: list[dict], rule: tuple[int, int], baseline: float, aggregate: str = "mean") -> dict[str, float]:
     """S of the summed-evidence rule (``pairs.py``; ``rule`` = (min_n, top_k)) per data set of ``rows``
     (clean plots with every control window scored, ``clean_plots`` with ``controls``)."""
@@ -354,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                          "than N reflections flags alone only at p >= max(threshold, T); network.flag_thresholds). "
                          "Fixed beforehand, not chosen here; the numbers above are at the card threshold for every "
                          "plot (the sparse step can only remove flags)")
+    ap.add_argument("--dense-threshold", default="", metavar="KIND=N:T[,KIND=N:T]",
+                    help="with --cards: write dense_threshold [N, T] into these observables' cards (a plot of at least "
+                         "N reflections flags alone from p >= min(threshold, T); network.flag_thresholds). Fixed "
+                         "beforehand, not chosen here; the clean data sets it would flag are reported")
     ap.add_argument("--summed", default="", metavar="KIND=N:K:S",
                     help="with --controls: the summed-evidence rule (pairs.py) over plots of >= N reflections, D from "
                          "the windows of the top K, at sum S (xM: M x the largest S of the clean data sets); its "
@@ -371,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--pair-steps: only for observables given to --pair, the first step's t2 being theirs")
     sparse = _per_kind(ap, "--sparse-threshold", args.sparse_threshold, _n_and_t, "KIND=N:T, e.g. F=200:0.7,I=150:0.7")
     _kinds_need(ap, "--sparse-threshold", sparse, args.cards, "written with --cards")
+    dense = _per_kind(ap, "--dense-threshold", args.dense_threshold, _n_and_t, "KIND=N:T, e.g. I=800:0.35")
+    _kinds_need(ap, "--dense-threshold", dense, args.cards, "written with --cards")
     summed = _per_kind(ap, "--summed", args.summed, _summed_rule,
                        "KIND=N:K:S or KIND=N:K:xM, e.g. I=500:1:1.5 or I=300:2:x1.25")
     _kinds_need(ap, "--summed", summed, args.controls, "and the rule is judged with --controls")
@@ -420,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
             res["pair"] = pr = pair_result(rs, pair_t[kind], pair_steps.get(kind))
             print(f"  pair rule at {pr['pair_threshold']} (steps {pr['pair_steps']}): spec/data set {_p(pr['specificity_per_dataset'])}  "
                   f"flagged {pr['flagged_datasets']}  highest second p {pr['highest_second_p']}")
+        if kind in dense:
+            res["dense"] = dr = dense_result(rs, dense[kind])
+            print(f"  dense threshold {dr['dense_threshold']}: flagged {dr['flagged_datasets']}  "
+                  f"highest p of a plot that large {dr['highest_p']}")
         if kind in summed:
             res["summed"] = sr = summed_result(rs, summed[kind], aggregate)
             print(f"  summed evidence {sr['summed_evidence']} (margin {sr['margin']}): highest S {sr['highest']}  "
@@ -441,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float) + "\n")
     if args.cards:
-        from .cards import (set_control_baselines, set_pair_thresholds, set_sparse_thresholds, set_summed_evidence,
+        from .cards import (set_control_baselines, set_pair_thresholds, set_size_thresholds, set_summed_evidence,
                             set_thresholds, update_metrics)
 
         command = "python -m auspex_helcaraxe.training.real_thresholds " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -484,12 +506,21 @@ def main(argv: list[str] | None = None) -> int:
                         "note": ("min_n, top_k and s (or its margin over the largest S) fixed before its test "
                                  "(docs/independent_notes.md), not chosen by this command")}
         if sparse:
-            set_sparse_thresholds(args.cards, {k: v for k, v in sparse.items() if k in rows}, sha)
+            set_size_thresholds(args.cards, "sparse_threshold", {k: v for k, v in sparse.items() if k in rows}, sha)
             for k in sparse:
                 if k in blocks:
                     blocks[k]["sparse_threshold"] = (f"{list(sparse[k])} written into the card by this command (given "
                                                      "to it, not chosen by it; docs/independent_notes.md); the numbers "
                                                      "of this block are at the card threshold for every plot")
+        if dense:
+            set_size_thresholds(args.cards, "dense_threshold", {k: v for k, v in dense.items() if k in rows}, sha)
+            for k in dense:
+                if k in blocks:
+                    blocks[k]["dense_threshold"] = {
+                        **out[k]["dense"],
+                        "note": ("written into the card by this command (given to it, not chosen by it; "
+                                 "docs/independent_notes.md); the other numbers of this block are at the card "
+                                 "threshold for every plot")}
         for path in update_metrics(args.cards, "real_clean", blocks, sha256=sha, merge=True):
             print(f"wrote metrics.real_clean into {path}", file=sys.stderr)
     return 0
