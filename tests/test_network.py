@@ -186,9 +186,61 @@ def test_sparse_threshold_raises_the_flag_threshold_of_sparse_plots_only(network
         assert len(labels) == 1 and (f"below {below} reflections" in labels[0]) == named
 
 
+def test_dense_threshold_lowers_the_flag_threshold_of_large_plots_only(network_copy):
+    """dense_threshold [n, t]: plots of at least n reflections flag alone from p ≥ min(threshold, t), on
+    their discounted p (their control windows scored wherever the network alone reaches t); the
+    evidence, legend and report say so; --threshold applies to every plot; bad values are refused."""
+    from matplotlib.figure import Figure
+
+    from auspex_helcaraxe.detectors.helcaraxe import auspex_annotate_resolution_plot
+    from auspex_helcaraxe.network import flag_thresholds
+    from auspex_helcaraxe.report import to_dict
+    from auspex_helcaraxe.simulate import simulate_dataset
+
+    card = ModelCard(name="x", observable="I", threshold=0.5, sparse_threshold=(150, 0.7), dense_threshold=(800, 0.35))
+    np.testing.assert_array_equal(flag_thresholds(card, [50, 799, 800, 5000]), [0.7, 0.5, 0.35, 0.35])
+    assert ModelCard.from_dict(card.to_dict()) == card and card.to_dict()["dense_threshold"] == [800, 0.35]
+    for bad in ({"dense_threshold": (800, 1.2)}, {"dense_threshold": (0, 0.3)},
+                {"dense_threshold": (100, 0.3), "sparse_threshold": (150, 0.7)}):
+        with pytest.raises(InputError, match="dense_threshold"):
+            ModelCard(name="x", observable="I", **bad)
+
+    refl = simulate_dataset(np.random.default_rng(6), ice={"probability": 1.0}).reflections
+    plain = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("plain")))
+    t = 0.02  # below most plots' p: every plot counts as large
+    low = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("dense", dense_threshold=[1, t], sparse_threshold=None)))
+    for kind in ("I", "F"):
+        before, after = plain.result("helcaraxe", kind), low.result("helcaraxe", kind)
+        card_t = after.info["threshold"]
+        assert after.info["dense_threshold"] == [1, t] and "dense_threshold" not in before.info
+        for a in after.ranges:
+            if a.status != "predicted":
+                continue
+            if a.details["network_probability"] >= t:  # the flag can rest on the discounted p only
+                assert a.details["control_probabilities"] is not None
+            assert a.flagged == (a.value >= t or "pair" in a.details)
+            if t <= a.value < card_t:
+                assert "(large plot:" in a.details["evidence"]
+        assert {r.index for r in before.ranges if r.flagged} <= {r.index for r in after.ranges if r.flagged}
+    gained = [r for r in low.result("helcaraxe", "F").ranges if r.flagged and r.value < card_t]
+    assert gained, "the simulated data set should have F ranges below the card threshold and above 0.02"
+    ax = Figure().add_subplot()
+    auspex_annotate_resolution_plot(ax, "F", low.result("helcaraxe", "F"), refl)
+    assert f"from 1 reflections" in ax.get_legend_handles_labels()[1][0]
+    assert to_dict(low)["observables"]["F"]["dense_threshold"] == [1, t]
+    assert to_dict(plain)["observables"]["F"]["dense_threshold"] is None
+    user = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("dense2", dense_threshold=[1, t], sparse_threshold=None),
+                                                            threshold=0.5))
+    res = user.result("helcaraxe", "F")
+    assert "dense_threshold" not in res.info
+    assert [r.flagged for r in res.ranges] == [r.value is not None and (r.value >= 0.5 or "pair" in r.details)
+                                               for r in res.ranges]
+
+
 def test_real_thresholds_writes_sparse_threshold_into_cards(network_copy, shared_dir, capsys):
-    """Step 2 of training.md writes the sparse step into the cards it is given (and refuses it without
-    --cards or with a malformed value); the cards then load with it."""
+    """Step 2 of training.md writes the sparse and dense steps into the cards it is given (and refuses
+    them without --cards or with a malformed value), reporting the clean data sets the dense step
+    flags; the cards then load with them."""
     from auspex_helcaraxe.training.real_thresholds import main
 
     for argv in (["--sparse-threshold", "F=200:0.7"], ["--sparse-threshold", "F=200", "--cards", "x"]):
@@ -196,12 +248,22 @@ def test_real_thresholds_writes_sparse_threshold_into_cards(network_copy, shared
             main(argv)
         assert e.value.code == 2
     assert "--sparse-threshold" in capsys.readouterr().err
+    for argv in (["--dense-threshold", "I=800:0.35"], ["--dense-threshold", "I=800", "--cards", "x"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    assert "--dense-threshold" in capsys.readouterr().err
     d = network_copy("cards", sparse_threshold=None)
     assert main(["--real", str(shared_dir / "data" / "real"), "--networks", str(d), "--cards", str(d),
-                 "--sparse-threshold", "F=200:0.7,I=150:0.65"]) == 0
+                 "--sparse-threshold", "F=200:0.7,I=150:0.65", "--dense-threshold", "I=800:0.01"]) == 0
+    out = capsys.readouterr().out
     nets = load_networks(d)
     assert nets["F"].card.sparse_threshold == (200, 0.7) and nets["I"].card.sparse_threshold == (150, 0.65)
     assert "sparse_threshold" in nets["F"].card.metrics["real_clean"]
+    assert nets["I"].card.dense_threshold == (800, 0.01) and nets["F"].card.dense_threshold is None
+    block = nets["I"].card.metrics["real_clean"]["dense_threshold"]
+    assert block["dense_threshold"] == [800, 0.01] and block["flagged_datasets"]  # at 0.01 clean large plots flag
+    assert "dense threshold [800, 0.01]: flagged" in out
 
 
 def test_interpreters_default_to_the_usable_cpus(monkeypatch, tmp_path):
