@@ -24,7 +24,8 @@ TRAIN = ("--members", "2", "--n-datasets", "4000", "--epochs", "3", "--transfer-
          "--no-int8-check", "--weak-label", "F=0.15,I=0.1", "--real-negative-weight", "1.5", "--vary-backgrounds",
          "--clean-twins")
 THRESHOLDS = ("--controls", "--aggregate", "I=mean,F=min", "--pair", "I=0.25", "--pair-steps", "I=200:0.25/0:0.35",
-              "--set-threshold", "--sensitivity", "200", "--sparse-threshold", "F=200:0.7,I=150:0.7")
+              "--set-threshold", "--sensitivity", "200", "--sparse-threshold", "F=200:0.7,I=150:0.7",
+              "--dense-threshold", "I=800:0.35")
 JOINT = ("--weak-label", "0.15", "--n-sim", "2000", "--n-val", "1000", "--repeats", "40")
 
 
