@@ -160,19 +160,19 @@ def test_sparse_threshold_raises_the_flag_threshold_of_sparse_plots_only(network
     flagged = [r for r in pred if r.flagged]
     assert len(flagged) >= 2, "the simulated data set should have two flagged F ranges"
     t = max(r.value for r in flagged) + 1e-3  # above every flagged p, and every plot counts as sparse
-    raised = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse", sparse_threshold=[below, t])))
+    raised = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse", sparse_threshold=[below, t], dense_threshold=None)))
     res2 = raised.result("helcaraxe", "F")
     assert res2.info["sparse_threshold"] == [below, t]
     assert not any(r.flagged for r in res2.ranges)  # every plot is sparse and below t
     assert [r.value for r in res2.ranges] == [r.value for r in res.ranges]  # probabilities unchanged
     # a threshold given by the user applies to every plot, sparse or not
-    user = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse2", sparse_threshold=[below, t]),
+    user = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse2", sparse_threshold=[below, t], dense_threshold=None),
                                                             threshold=0.5))
     assert [r.flagged for r in user.result("helcaraxe", "F").ranges] == [r.value is not None and r.value >= 0.5
                                                                          for r in user.result("helcaraxe", "F").ranges]
     # with t just below the top p, only that range flags, and its evidence names the sparse plot
     top = max(flagged, key=lambda r: r.value)
-    one = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse3", sparse_threshold=[below, top.value - 1e-4])))
+    one = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("sparse3", sparse_threshold=[below, top.value - 1e-4], dense_threshold=None)))
     got = [r for r in one.result("helcaraxe", "F").ranges if r.flagged]
     assert [r.index for r in got] == [top.index] and "sparse plot" in got[0].details["evidence"]
     from matplotlib.figure import Figure
@@ -206,7 +206,7 @@ def test_dense_threshold_lowers_the_flag_threshold_of_large_plots_only(network_c
             ModelCard(name="x", observable="I", **bad)
 
     refl = simulate_dataset(np.random.default_rng(6), ice={"probability": 1.0}).reflections
-    plain = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("plain")))
+    plain = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("plain", dense_threshold=None)))
     t = 0.02  # below most plots' p: every plot counts as large
     low = Host().analyse(refl, "helcaraxe", AnalysisOptions(networks=network_copy("dense", dense_threshold=[1, t], sparse_threshold=None)))
     for kind in ("I", "F"):
