@@ -1,7 +1,7 @@
 """Values of the training commands' per-observable options (``I=…,F=…``): one parser for all of them."""
 from __future__ import annotations
 
-KINDS = ("I", "F")
+from ..network import OBSERVABLES
 
 
 def per_observable(text: str, both: bool = False) -> dict[str, str]:
@@ -23,6 +23,6 @@ def per_kind(text: str, convert, both: bool = False) -> dict:
     """:func:`per_observable` of ``text``, each value through ``convert``; ValueError unless every
     observable named is I or F and every value converts."""
     out = {k: convert(v) for k, v in per_observable(text, both).items()}
-    if set(out) - set(KINDS):
+    if set(out) - set(OBSERVABLES):
         raise ValueError(text)
     return out

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..controls import AGGREGATES, baseline_of, discount, score
-from ..network import Network, load_networks, plots_for
+from ..network import OBSERVABLES, Network, load_networks, plots_for
 from . import data as tdata
 from .metrics import proportion
 from .options import per_observable
@@ -317,7 +317,7 @@ def _per_kind(ap: argparse.ArgumentParser, option: str, text: str, convert, usag
 
 def _kinds_need(ap: argparse.ArgumentParser, option: str, values: dict, present, why: str) -> None:
     """Exit 2 unless ``values`` names only I and F, and ``present`` (the option it needs) when it names any."""
-    if set(values) - {"I", "F"} or (values and not present):
+    if set(values) - set(OBSERVABLES) or (values and not present):
         ap.error(f"{option}: the observables are I and/or F, {why}")
 
 
@@ -394,12 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     _kinds_need(ap, "--summed", summed, args.controls, "and the rule is judged with --controls")
     try:
         aggregates = per_observable(args.aggregate, both=True)
-        bad = set(aggregates) - {"I", "F"} or set(aggregates.values()) - set(AGGREGATES)
+        bad = set(aggregates) - set(OBSERVABLES) or set(aggregates.values()) - set(AGGREGATES)
     except ValueError:
         bad = True
     if bad:
         ap.error(f"--aggregate: {', '.join(sorted(AGGREGATES))}, for both observables or as KIND=AGG, e.g. I=mean,F=min")
-    if set_kinds - {"I", "F"}:
+    if set_kinds - set(OBSERVABLES):
         ap.error("--set-threshold: the observables are I and/or F")
     real_dir = tdata.require_real_dir(ap, args.real)
     nets = load_networks(args.networks)
