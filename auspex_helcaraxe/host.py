@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Sequence
 
 import pluggy
@@ -52,10 +53,10 @@ class Analysis:
         others = self.for_observable(kind)
         return helcaraxe or (others[0] if others else None)
 
-    @property
+    @cached_property
     def combiner(self):
         """The I+F combiner card in use (``options.extra["joint"]``: a path or "none"; default the
-        shipped one), or None."""
+        shipped one), or None; looked up once per analysis."""
         from .joint import load_combiner
 
         return load_combiner(self.options.extra.get("joint"))

@@ -113,6 +113,7 @@ class Combiner:
         return name, self.models[name]
 
 
+@lru_cache(maxsize=1)
 def default_combiner_path() -> Path:
     """The shipped combiner card (in a source checkout whose editable install points elsewhere, the
     checkout's own ``resources/``)."""
