@@ -332,6 +332,31 @@ def test_commands_needing_real_data_say_so_in_one_line_and_exit_2(module, tmp_pa
     assert r.stderr.strip() == "error: no real data directory (--real)"
 
 
+@pytest.mark.parametrize("module, argv", [
+    ("real_thresholds", []), ("line_excess", []), ("thinned", []), ("independent", []), ("families", []),
+    ("joint", []), ("evaluate", []), ("kfold", ["--networks", "A", "B"]), ("hybrid", ["--networks", "A"]),
+])
+def test_a_real_data_option_that_is_not_a_real_data_directory_is_one_line_and_exit_2(module, argv, tmp_path, capsys):
+    """``--real DIR`` without ``labels.tsv`` (a typo, the wrong folder): one line, exit 2, no traceback."""
+    import importlib
+
+    main = importlib.import_module(f"auspex_helcaraxe.training.{module}").main
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--real", str(tmp_path)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a real data directory (no labels.tsv)"
+
+
+def test_train_backgrounds_that_are_not_a_real_data_directory_is_one_line_and_exit_2(tmp_path, capsys):
+    from auspex_helcaraxe.training.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "out"), "--backgrounds", str(tmp_path), "--n-datasets", "2"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a real data directory (no labels.tsv)"
+    assert not (tmp_path / "out").exists()
+
+
 def test_real_dir_prefers_the_argument(tmp_path):
     from auspex_helcaraxe.training.data import real_dir
 

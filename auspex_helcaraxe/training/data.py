@@ -50,7 +50,15 @@ def require_real_dir(ap: argparse.ArgumentParser, arg: str | os.PathLike | None)
     d = real_dir(arg)
     if d is None:
         ap.exit(2, "error: no real data directory (--real)\n")
+    if not (d / "labels.tsv").is_file():
+        ap.exit(2, f"error: {d}: not a real data directory (no labels.tsv)\n")
     return d
+
+
+def optional_real_dir(ap: argparse.ArgumentParser, arg: str | os.PathLike | None) -> Path | None:
+    """:func:`real_dir` for a command line that runs without real data too: the default one or None
+    when ``arg`` is not given; one-line error and exit 2 when ``arg`` is not a real data directory."""
+    return require_real_dir(ap, arg) if arg else default_real_dir()
 
 
 def published_dir_beside(real_dir: str | os.PathLike) -> Path | None:

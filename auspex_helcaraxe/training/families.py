@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--lofo needs a baseline directory and at least one directory trained without a family")
     if args.cards and not args.lofo:
         ap.error("--cards needs --lofo")
-    real_dir = tdata.real_dir(args.real)
+    real_dir = tdata.optional_real_dir(ap, args.real)
     dirs = args.networks or [None]
     runs = evaluate_families_many(dirs, args.n_sim, real_dir)
     for d, res in runs.items():

@@ -1034,7 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
         res.update(wall_s=saved["wall_s"], rows=saved["rows"], **{k: saved[k] for k in ("date",) if k in saved})
         cmd = saved.get("command", "")
     else:
-        real_dir = tdata.real_dir(a.real)
+        real_dir = tdata.require_real_dir(ap, a.real)
         res = evaluate_independent(real_dir, a.draws, a.seed, tuple(a.families.split(",")), networks=a.networks,
                                    joint=a.joint)
         cmd = "python -m auspex_helcaraxe.training.independent " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     # probabilities (the runtime scores windows only where a decision can depend on them: same flags)
     opts = AnalysisOptions(networks=args.networks, extra={"controls": "all"})
     t0 = time.time()
-    real_dir = tdata.real_dir(args.real)
+    real_dir = tdata.optional_real_dir(ap, args.real)
     host = Host()
     train_bg, held_bg = ([], [])
     if real_dir is not None:

@@ -34,7 +34,7 @@ from ..controls import AGGREGATES, baseline_of, discount, score
 from ..network import OBSERVABLES, Network, load_networks, plots_for
 from . import data as tdata
 from .metrics import proportion
-from .options import per_observable
+from .options import per_kind
 
 PLOT_TARGET = 0.98
 DATASET_TARGET = 0.95
@@ -306,19 +306,18 @@ def _p(x: dict) -> str:
     return "–" if not x["n"] else f"{x['value']:.3f} [{x['lo']:.3f}, {x['hi']:.3f}] ({x['k']}/{x['n']})"
 
 
-def _per_kind(ap: argparse.ArgumentParser, option: str, text: str, convert, usage: str) -> dict:
-    """:func:`per_observable` of ``text`` with each value through ``convert``; a malformed item ends the
-    command with ``option: usage`` (exit 2)."""
+def _per_kind(ap: argparse.ArgumentParser, option: str, text: str, convert, usage: str,
+              needs: tuple[object, str] | None = None) -> dict:
+    """:func:`options.per_kind` of ``text``; a malformed item or an observable other than I and F ends
+    the command with ``option: usage`` (exit 2), and so does a value given without the option it
+    ``needs`` (its parsed value, its name)."""
     try:
-        return {k: convert(v) for k, v in per_observable(text).items()}
+        values = per_kind(text, convert)
     except ValueError:
-        ap.error(f"{option}: {usage}")
-
-
-def _kinds_need(ap: argparse.ArgumentParser, option: str, values: dict, present, why: str) -> None:
-    """Exit 2 unless ``values`` names only I and F, and ``present`` (the option it needs) when it names any."""
-    if set(values) - set(OBSERVABLES) or (values and not present):
-        ap.error(f"{option}: the observables are I and/or F, {why}")
+        ap.error(f"{option}: {usage} (KIND: I or F)")
+    if values and needs is not None and not needs[0]:
+        ap.error(f"{option}: only with {needs[1]}")
+    return values
 
 
 def _steps(v: str) -> tuple[tuple[int, float], ...]:
@@ -379,25 +378,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="also measure the sensitivity cost on N_SIM simulated + the semi-synthetic data sets")
     args = ap.parse_args(argv)
     set_kinds = {k.strip() for k in args.set_threshold.split(",") if k.strip()}
-    pair_t = _per_kind(ap, "--pair", args.pair, float, "KIND=T2, e.g. I=0.25")
-    _kinds_need(ap, "--pair", pair_t, args.controls, "and the rule is judged with --controls")
+    pair_t = _per_kind(ap, "--pair", args.pair, float, "KIND=T2, e.g. I=0.25", (args.controls, "--controls"))
     pair_steps = _per_kind(ap, "--pair-steps", args.pair_steps, _steps,
                            "KIND=N:T2/N:T2/..., e.g. I=400:0.25/200:0.30/0:0.45")
     if set(pair_steps) - set(pair_t) or any(s[0][1] != pair_t[k] for k, s in pair_steps.items()):
         ap.error("--pair-steps: only for observables given to --pair, the first step's t2 being theirs")
-    sparse = _per_kind(ap, "--sparse-threshold", args.sparse_threshold, _n_and_t, "KIND=N:T, e.g. F=200:0.7,I=150:0.7")
-    _kinds_need(ap, "--sparse-threshold", sparse, args.cards, "written with --cards")
-    dense = _per_kind(ap, "--dense-threshold", args.dense_threshold, _n_and_t, "KIND=N:T, e.g. I=800:0.35")
-    _kinds_need(ap, "--dense-threshold", dense, args.cards, "written with --cards")
+    sparse = _per_kind(ap, "--sparse-threshold", args.sparse_threshold, _n_and_t,
+                       "KIND=N:T, e.g. F=200:0.7,I=150:0.7", (args.cards, "--cards"))
+    dense = _per_kind(ap, "--dense-threshold", args.dense_threshold, _n_and_t, "KIND=N:T, e.g. I=800:0.35",
+                      (args.cards, "--cards"))
     summed = _per_kind(ap, "--summed", args.summed, _summed_rule,
-                       "KIND=N:K:S or KIND=N:K:xM, e.g. I=500:1:1.5 or I=300:2:x1.25")
-    _kinds_need(ap, "--summed", summed, args.controls, "and the rule is judged with --controls")
+                       "KIND=N:K:S or KIND=N:K:xM, e.g. I=500:1:1.5 or I=300:2:x1.25", (args.controls, "--controls"))
     try:
-        aggregates = per_observable(args.aggregate, both=True)
-        bad = set(aggregates) - set(OBSERVABLES) or set(aggregates.values()) - set(AGGREGATES)
+        aggregates = per_kind(args.aggregate, str, both=True)
     except ValueError:
-        bad = True
-    if bad:
+        aggregates = None
+    if aggregates is None or set(aggregates.values()) - set(AGGREGATES):
         ap.error(f"--aggregate: {', '.join(sorted(AGGREGATES))}, for both observables or as KIND=AGG, e.g. I=mean,F=min")
     if set_kinds - set(OBSERVABLES):
         ap.error("--set-threshold: the observables are I and/or F")

@@ -518,8 +518,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="train K pairs with this recipe (seeds SEED … SEED+K-1) and export their mean per observable "
                          "(train_members); default 1: one pair")
     a = ap.parse_args(argv)
+    backgrounds = tdata.require_real_dir(ap, a.backgrounds) if a.backgrounds else None
     kwargs = dict(n_datasets=a.n_datasets, epochs=a.epochs, transfer_epochs=a.transfer_epochs,
-                  backgrounds_dir=a.backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
+                  backgrounds_dir=backgrounds, background_fraction=a.background_fraction, cache_dir=a.cache_dir,
                   threads=a.threads, check_int8=not a.no_int8_check, target_specificity=a.target_specificity,
                   fold=a.fold, n_folds=a.n_folds, weak_label=a.weak_label,
                   exclude_family=a.exclude_family,
