@@ -582,8 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-icefinder", action="store_true")
     ap.add_argument("--notes", default=None)
     a = ap.parse_args(argv)
-    evaluate(a.networks, a.out, published_dir=a.published, real_dir=tdata.optional_real_dir(ap, a.real), n_test=a.n_test,
-             ice_seeds=a.ice_seeds, icefinder=not a.no_icefinder, notes=a.notes)
+    evaluate(a.networks, a.out, published_dir=a.published, real_dir=tdata.optional_real_dir(ap, a.real),
+             n_test=a.n_test, ice_seeds=a.ice_seeds, icefinder=not a.no_icefinder, notes=a.notes)
     return 0
 
 

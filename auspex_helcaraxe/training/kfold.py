@@ -279,9 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default="F,I", help="observables to report (comma-separated)")
     ap.add_argument("--notes", default=None, help="Markdown file placed under the fold list (budgets, reading)")
     a = ap.parse_args(argv)
-    kfold_evaluate(a.networks, a.out, a.figure, real_dir=tdata.require_real_dir(ap, a.real), published_dir=a.published, ice_seeds=a.ice_seeds,
-                   icefinder=not a.no_icefinder, notes=a.notes,
-                   kinds=tuple(a.kinds.split(",")))
+    kfold_evaluate(a.networks, a.out, a.figure, real_dir=tdata.require_real_dir(ap, a.real), published_dir=a.published,
+                   ice_seeds=a.ice_seeds, icefinder=not a.no_icefinder, notes=a.notes, kinds=tuple(a.kinds.split(",")))
     return 0
 
 
