@@ -29,6 +29,9 @@ flag choosing Helcaraxe; no reading, no Icefinder) against **published, as AUSPE
 ``read``.
 
 Printed: per data set the times and the ratios published / ours, then median and min ratios.
+
+``--profile``: instead, where our time from the arrays goes (``cProfile`` of ``ours_from_arrays`` over
+the real files after a warm-up pass; needs neither TensorFlow nor the published networks).
 """
 
 from __future__ import annotations
@@ -64,6 +67,29 @@ def ours(path: Path) -> dict:
 def ours_from_arrays(refl) -> dict:
     """Our Helcaraxe analysis of the host's parsed arrays (the plugin boundary): detector + verdict."""
     return verdict(HOST.analyse(refl, "helcaraxe", OPTIONS))
+
+
+def profile(files: list[Path], top: int = 20) -> None:
+    """Print the functions taking most of our analysis time from the arrays, as shares of the total."""
+    import cProfile
+    import pstats
+
+    refls = []
+    for path in files:  # reading and a warm-up pass, untimed
+        try:
+            refl = read(path)
+            ours_from_arrays(refl)
+        except Exception:  # noqa: BLE001 - skipped as in the timed runs
+            continue
+        refls.append(refl)
+    prof = cProfile.Profile()
+    prof.runcall(lambda: [ours_from_arrays(r) for r in refls])
+    stats = pstats.Stats(prof)
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][3])  # by cumulative time
+    total = rows[0][1][3]  # the whole pass
+    print(f"ours from the arrays, {len(refls)} data sets: {total:.3f} s under cProfile")
+    for (file, line, name), (_, _, tt, ct, _) in rows[:top]:
+        print(f"  cumulative {ct / total:6.1%}  own {tt / total:6.1%}  {Path(file).name}:{line}({name})")
 
 
 class Published:
@@ -125,11 +151,16 @@ def main() -> int:
     ap.add_argument("--max-files", type=int, default=0, help="only the first N real files (0: all)")
     ap.add_argument("--networks", default=None, metavar="DIR",
                     help="our networks and cards (default: the shipped ones; the combiner beside them if there is one)")
+    ap.add_argument("--profile", action="store_true", help="only profile our analysis from the arrays (see above)")
     a = ap.parse_args()
     if a.networks:
         global OPTIONS
         joint = Path(a.networks) / "helcaraxe_joint.json"
         OPTIONS = AnalysisOptions(networks=a.networks, extra={"joint": str(joint)} if joint.is_file() else {})
+    if a.profile:
+        files = real_files(a.shared / "data" / "real")
+        profile(files[: a.max_files] if a.max_files else files)
+        return 0
     published = a.shared / "reference" / "published"
     if not (published / "Helcaraxe_Iobs_model.h5").is_file():
         print(f"published Keras networks not found in {published}", file=sys.stderr)
