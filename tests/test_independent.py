@@ -236,6 +236,36 @@ def test_summarise_files_with_one_observable():
     assert "I: 5 data sets, 4 of them with I and F" in text
 
 
+def test_diagnose_counts_weak_ice_by_background_and_by_plot_size(monkeypatch, tmp_path):
+    """--diagnose: intensity-only files at <= 0.6x by background (ours from the verdict, published from
+    its flags), and weak plots per size bin of the plot in the clean background; strong, clean and
+    overload plots are left out."""
+    from auspex_helcaraxe.plots import make_plots
+
+    small, large = _clean(0, n=8000), _clean(1, n=300000)
+    monkeypatch.setattr(ind, "held_out_backgrounds", lambda real_dir, log=None: [("s.mtz", small), ("l.mtz", large)])
+    n_small = int(make_plots(small.observables["I"]).n_in_range[0])
+    n_large = int(make_plots(large.observables["I"]).n_in_range[0])
+    assert n_small < 400 and n_large >= 2000
+    rows = {k: [] for k in ("dataset", "family", "kind", "range", "strength", "nominal", "draw", "predictable")}
+    rows["flags"] = {"ours": [], "published": []}
+    verdicts = []
+    for ds, ours_sees in (("s.mtz", True), ("l.mtz", False)):
+        for fam, st in (("summation", 0.3), ("summation", 4.0), ("overload", 0.3), ("clean", 0.0)):
+            for k, v in (("dataset", ds), ("family", fam), ("kind", "I"), ("range", 1), ("strength", st),
+                         ("nominal", st), ("draw", 0 if st else -1), ("predictable", True)):
+                rows[k].append(v)
+            rows["flags"]["ours"].append(ours_sees and st > 0)
+            rows["flags"]["published"].append(not ours_sees and st > 0)
+            verdicts.append({"dataset": ds, "family": fam, "nominal": st, "draw": 0 if st else -1,
+                             "iced": ours_sees and st > 0, "by": [], "observables": ["I"]})
+    rows["verdict"] = verdicts
+    text = ind.diagnose(rows, tmp_path)
+    assert "| `s.mtz` | 2 | 2 | 0 |" in text and "| `l.mtz` | 2 | 0 | 2 |" in text  # summation and overload at 0.3x
+    assert "| I | 1.00 / 0.00 (1) | – | – | 0.00 / 1.00 (1) |" in text  # summation 0.3x only, by size
+    assert "| F | – | – | – | – |" in text
+
+
 def test_evaluation_scores_the_products_verdict(shared_dir):
     """End to end on the held-out backgrounds, one strong strength: the verdict column is the host's
     own ``Analysis.iced`` (checked on the clean backgrounds) and sees strong ice."""

@@ -962,22 +962,9 @@ def _one_observable(verdicts: list[dict], table: dict[str, Any], detectors: dict
 
     if not any("iced_only" in v for v in verdicts) or "published" not in detectors:
         return {}
-    key_a = list(zip(table["dataset"], table["family"], table["nominal"], table["draw"]))
-    kind_a, pred_a = np.asarray(table["kind"]), np.asarray(table["predictable"], bool)
-    pub = detectors["published"] & pred_a
-    flagged: dict[tuple, set[str]] = {}
-    for i in np.flatnonzero(pub):
-        flagged.setdefault(key_a[i], set()).add(str(kind_a[i]))
     out: dict[str, Any] = {}
     for kind in ("I", "F"):
-        def ours(v: dict) -> bool:
-            return v["iced_only"][kind] if "iced_only" in v else v["iced"]
-
-        def pub_flag(v: dict) -> bool:
-            own = kind in flagged.get((v["dataset"], v["family"], v["nominal"], v["draw"]), set())
-            return own or kind in flagged.get((v["dataset"], "clean", 0.0, -1), set())
-
-        files = [v for v in verdicts if "iced_only" in v or v.get("observables") == [kind]]
+        files, ours, pub_flag = _as_one_observable(verdicts, table, detectors, kind)
         clean = [v for v in files if v["family"] == "clean"]
         out.setdefault("specificity", {})[kind] = {
             VERDICT: proportion(sum(not ours(v) for v in clean), len(clean)),
@@ -991,6 +978,66 @@ def _one_observable(verdicts: list[dict], table: dict[str, Any], detectors: dict
                 rows["published"].append(proportion(sum(pub_flag(v) for v in sel), len(sel)))
             out.setdefault(kind, {})[fam] = rows
     return out
+
+
+def _as_one_observable(verdicts: list[dict], table: dict[str, Any], detectors: dict[str, np.ndarray], kind: str):
+    """The verdicts of the files with only ``kind`` (:func:`_one_observable`), and two predicates on
+    such a verdict: the product's verdict and the published networks' flag on that observable."""
+    key_a = list(zip(table["dataset"], table["family"], table["nominal"], table["draw"]))
+    kind_a, pred_a = np.asarray(table["kind"]), np.asarray(table["predictable"], bool)
+    flagged = {key_a[i] for i in np.flatnonzero(detectors["published"] & pred_a & (kind_a == kind))}
+
+    def ours(v: dict) -> bool:
+        return v["iced_only"][kind] if "iced_only" in v else v["iced"]
+
+    def pub_flag(v: dict) -> bool:
+        own = (v["dataset"], v["family"], v["nominal"], v["draw"])
+        return own in flagged or (v["dataset"], "clean", 0.0, -1) in flagged
+
+    return [v for v in verdicts if "iced_only" in v or v.get("observables") == [kind]], ours, pub_flag
+
+
+SIZE_EDGES = (400, 800, 2000)  # plot sizes (reflections) of the diagnosis by size
+
+
+def diagnose(rows: dict[str, Any], real_dir: Path, weakest: float = 0.6) -> str:
+    """Markdown: where the product wins and loses weak ice (0 < strength ≤ ``weakest``) against the
+    published networks on a saved run's ``rows``: intensity-only files by background, and weak plots
+    of each observable (overload left out: its plots are mostly blank) flagged by ``ours`` (the network
+    per plot, discounted, at its card's thresholds) and ``published``, by the plot's size in its clean
+    background."""
+    from ..plots import make_plots
+
+    detectors = {d: np.asarray(v, bool) for d, v in rows["flags"].items()}
+    files, ours, pub_flag = _as_one_observable(rows["verdict"], rows, detectors, "I")
+    weak = [v for v in files if v["family"] != "clean" and 0 < v["nominal"] <= weakest]
+    out = [f"Intensity-only files, strengths ≤ {weakest}×: detected by ours / published", "",
+           "| background | files | ours | published |", "|---|---|---|---|"]
+    for name in sorted({v["dataset"] for v in weak}):
+        sel = [v for v in weak if v["dataset"] == name]
+        out.append(f"| `{name}` | {len(sel)} | {sum(map(ours, sel))} | {sum(map(pub_flag, sel))} |")
+    sizes = {}
+    for name, refl in held_out_backgrounds(real_dir):
+        for kind, o in refl.observables.items():
+            plots = make_plots(o)
+            sizes.update({(name, kind, r.index): int(n) for r, n in zip(plots.ranges, plots.n_in_range)})
+    n_a = np.array([sizes.get(k, 0) for k in zip(rows["dataset"], rows["kind"], rows["range"])])
+    st_a, fam_a = np.asarray(rows["strength"], float), np.asarray(rows["family"])
+    base = np.asarray(rows["predictable"], bool) & (st_a > 0) & (st_a <= weakest) & (fam_a != "overload")
+    bins = np.digitize(n_a, SIZE_EDGES)
+    labels = ([f"< {SIZE_EDGES[0]}"] + [f"{a}–{b}" for a, b in zip(SIZE_EDGES, SIZE_EDGES[1:])]
+              + [f"≥ {SIZE_EDGES[-1]}"])
+    out += ["", f"Weak plots (0 < strength ≤ {weakest}×, no overload) flagged per plot, by the plot's size in "
+            "its clean background: ours / published (plots)", "", "| observable | " + " | ".join(labels) + " |",
+            "|---|" + "---|" * len(labels)]
+    for kind in ("I", "F"):
+        cells = []
+        for b in range(len(labels)):
+            m = base & (np.asarray(rows["kind"]) == kind) & (bins == b)
+            cells.append(f"{detectors['ours'][m].mean():.2f} / {detectors['published'][m].mean():.2f} ({int(m.sum())})"
+                         if m.any() else "–")
+        out.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def write_section(md_path: Path, section: str) -> None:
@@ -1024,7 +1071,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="I+F combiner card for the product's verdict (default: the shipped one; 'none': no joint rule)")
     ap.add_argument("--cards", default=None, metavar="DIR",
                     help="write our networks' numbers into their model cards in DIR (metrics.independent_model)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="with --from-json: print where the product wins and loses weak ice (by background, by plot "
+                         "size; needs the real data for the plot sizes) instead of the section")
     a = ap.parse_args(argv)
+    if a.diagnose:
+        if not a.from_json:
+            ap.error("--diagnose needs --from-json")
+        print(diagnose(json.loads(Path(a.from_json).read_text())["rows"], tdata.require_real_dir(ap, a.real)))
+        return 0
     if a.from_json:
         saved = json.loads(Path(a.from_json).read_text())
         res = summarise(saved["rows"], {k: saved[k] for k in ("thresholds", "draws", "seed", "n_datasets", "n_draws",
